@@ -1,0 +1,1 @@
+"""Typed async client and CLI for the dbd-playerstats service."""

@@ -1,0 +1,1 @@
+"""dbd-playerstats: Dead by Daylight stats of Steam players over gRPC."""
