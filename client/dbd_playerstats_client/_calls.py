@@ -1,0 +1,176 @@
+"""How one call is made, shared by the async and the blocking client.
+
+The two clients differ only in how they wait; everything that decides *what* goes on the wire lives
+here: the request built from a player string, the call metadata, the deadline and the channel options.
+
+Deadlines: every call gets one. Its length is, first found: the ``timeout`` given to the method, the
+``timeout`` given to the client, else :data:`DEFAULT_UNARY_TIMEOUT_S` for ``GetPlayerStats`` and
+``ResolvePlayer`` or :data:`DEFAULT_STREAM_TIMEOUT_S` for the whole of ``StreamPlayerStats`` (the
+stream's last message included). There is deliberately no way to make a call without a deadline.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from dbd.playerstats.v1 import playerstats_pb2
+
+from dbd_playerstats_client._version import __version__
+
+__all__ = [
+    "CALLER_ID_METADATA_KEY",
+    "DEFAULT_STREAM_TIMEOUT_S",
+    "DEFAULT_UNARY_TIMEOUT_S",
+    "USER_AGENT",
+    "USER_AGENT_OPTION",
+    "CallPolicy",
+    "channel_credentials",
+    "channel_options",
+    "get_request",
+    "resolve_request",
+    "stream_request",
+]
+
+#: Seconds allowed to a unary call (GetPlayerStats, ResolvePlayer) unless overridden.
+DEFAULT_UNARY_TIMEOUT_S = 10.0
+#: Seconds allowed to a whole StreamPlayerStats call unless overridden.
+DEFAULT_STREAM_TIMEOUT_S = 30.0
+#: Metadata key naming the calling service, for the server's logs, traces and per-caller limits.
+CALLER_ID_METADATA_KEY = "x-caller-id"
+#: The channel option that prefixes gRPC's own user agent.
+USER_AGENT_OPTION = "grpc.primary_user_agent"
+USER_AGENT = f"dbd-playerstats-client/{__version__}"
+
+# gRPC's rule for ASCII metadata keys; "-bin" keys carry bytes, which this client never sends.
+_METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+
+
+def stream_request(player: str) -> playerstats_pb2.StreamPlayerStatsRequest:
+    """The StreamPlayerStats request for ``player`` (SteamID64, vanity name or profile URL)."""
+    return playerstats_pb2.StreamPlayerStatsRequest(player=_player(player))
+
+
+def get_request(player: str) -> playerstats_pb2.GetPlayerStatsRequest:
+    """The GetPlayerStats request for ``player``."""
+    return playerstats_pb2.GetPlayerStatsRequest(player=_player(player))
+
+
+def resolve_request(player: str) -> playerstats_pb2.ResolvePlayerRequest:
+    """The ResolvePlayer request for ``player``."""
+    return playerstats_pb2.ResolvePlayerRequest(player=_player(player))
+
+
+def _player(player: str) -> str:
+    # Surrounding blanks are copy-paste noise; every other check is the server's (INVALID_PLAYER),
+    # so that the rules live in one place.
+    if not isinstance(player, str):
+        raise TypeError(f"player must be a str, not {type(player).__name__}")
+    return player.strip()
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """Per-client call settings: deadline override, caller id and extra metadata.
+
+    Attributes:
+        timeout: Seconds for every call of this client, overriding both defaults; ``None`` keeps
+            the defaults. Must be positive and finite.
+        caller_id: Sent as ``x-caller-id`` on every call; ``None`` (or ``""``) sends no such key.
+            Printable ASCII only.
+        metadata: Extra ``(key, value)`` pairs sent on every call, after ``x-caller-id``. Keys are
+            lowercase gRPC ASCII keys (not ``-bin``), values printable ASCII.
+    """
+
+    timeout: float | None = None
+    caller_id: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_timeout(self.timeout, "timeout")
+        if self.caller_id is not None:
+            _check_value(self.caller_id, CALLER_ID_METADATA_KEY)
+        for key, value in self.metadata:
+            if not _METADATA_KEY.fullmatch(key) or key.endswith("-bin"):
+                raise ValueError(f"metadata key {key!r} is not a lowercase ASCII gRPC key")
+            _check_value(value, key)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        timeout: float | None = None,
+        caller_id: str | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> CallPolicy:
+        """A policy from the clients' keyword arguments (any sequence of pairs for ``metadata``)."""
+        return cls(timeout=timeout, caller_id=caller_id, metadata=tuple((k, v) for k, v in metadata))
+
+    def unary_timeout(self, override: float | None = None) -> float:
+        """Seconds of deadline for a unary call, ``override`` (the method's ``timeout``) first."""
+        return self._timeout(override, DEFAULT_UNARY_TIMEOUT_S)
+
+    def stream_timeout(self, override: float | None = None) -> float:
+        """Seconds of deadline for a whole StreamPlayerStats call, ``override`` first."""
+        return self._timeout(override, DEFAULT_STREAM_TIMEOUT_S)
+
+    def _timeout(self, override: float | None, default: float) -> float:
+        _check_timeout(override, "timeout")
+        if override is not None:
+            return float(override)
+        return float(self.timeout) if self.timeout is not None else default
+
+    def call_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The metadata of every call: ``x-caller-id`` when set, then the extra pairs."""
+        caller = ((CALLER_ID_METADATA_KEY, self.caller_id),) if self.caller_id else ()
+        return caller + self.metadata
+
+
+def _check_timeout(timeout: float | None, name: str) -> None:
+    if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+        raise ValueError(f"{name} must be a positive number of seconds, not {timeout!r}")
+
+
+def _check_value(value: str, key: str) -> None:
+    if not isinstance(value, str) or not _PRINTABLE_ASCII.fullmatch(value):
+        raise ValueError(f"metadata {key!r} must be printable ASCII, not {value!r}")
+
+
+def channel_options(options: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """``options`` plus the client's user agent (``grpc.primary_user_agent``).
+
+    A ``grpc.primary_user_agent`` in ``options`` is kept in front of the client's own
+    (``"my-service/2.1 dbd-playerstats-client/0.1.0"``), so that both show in the server's logs.
+    """
+    own = [(key, value) for key, value in options if key == USER_AGENT_OPTION]
+    rest = [(key, value) for key, value in options if key != USER_AGENT_OPTION]
+    agent = " ".join([*(str(value) for _, value in own), USER_AGENT])
+    return [*rest, (USER_AGENT_OPTION, agent)]
+
+
+def channel_credentials(
+    ca_cert: bytes | None = None,
+    client_cert: bytes | None = None,
+    client_key: bytes | None = None,
+) -> grpc.ChannelCredentials:
+    """TLS credentials for :class:`PlayerStatsClient` / :class:`PlayerStatsBlockingClient`.
+
+    Args:
+        ca_cert: PEM root certificates that sign the server's certificate; ``None`` uses gRPC's
+            default roots.
+        client_cert: PEM certificate chain presented for mutual TLS; needs ``client_key``.
+        client_key: PEM private key of ``client_cert``.
+
+    Raises:
+        ValueError: only one of ``client_cert`` and ``client_key`` was given.
+    """
+    if (client_cert is None) != (client_key is None):
+        raise ValueError("client_cert and client_key go together: give both or neither")
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca_cert, private_key=client_key, certificate_chain=client_cert
+    )

@@ -1,0 +1,85 @@
+"""Assembly: settings -> Steam client -> upstream policy -> fetcher -> servicer -> a listening grpc.aio server.
+
+`build_server` is used by the console script, the tests and the benchmark alike, so all of them run the same
+server. It must be awaited inside the running event loop (grpc.aio binds the server to it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+import grpc
+from dbd.playerstats.v1 import playerstats_pb2 as pb
+from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dbd_playerstats.catalog import Catalog
+from dbd_playerstats.fetch import PlayerFetcher
+from dbd_playerstats.servicer import PlayerStatsServicer
+from dbd_playerstats.settings import Settings
+from dbd_playerstats.steam.client import SteamClient
+from dbd_playerstats.upstream import DirectUpstream
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PlayerStatsService"].full_name
+
+
+@dataclass
+class RunningServer:
+    """A started server, its bound port and what must be closed with it."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    session: aiohttp.ClientSession
+    _stopped: bool = field(default=False, repr=False)
+
+    async def stop(self, grace: float | None) -> None:
+        """Graceful stop: health NOT_SERVING first, then in-flight RPCs get `grace` seconds, then close Steam."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.session.close()
+
+
+async def build_server(settings: Settings, *, listen: str | None = None) -> RunningServer:
+    """Create, bind and start the server; `listen` overrides settings.server.listen (tests use 127.0.0.1:0)."""
+    address = listen or settings.server.listen
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+        headers={"User-Agent": "dbd-playerstats/0.1"},
+    )
+    steam = SteamClient(session, base_url=settings.steam.base_url, api_key=settings.steam.api_key.get())
+    upstream = DirectUpstream(settings.resilience.api_timeout_secs)
+    catalog = Catalog(steam, upstream)
+    fetcher = PlayerFetcher(steam, upstream, catalog)
+
+    server = grpc.aio.server()
+    pb_grpc.add_PlayerStatsServiceServicer_to_server(
+        PlayerStatsServicer(fetcher, overall_timeout_secs=settings.resilience.overall_timeout_secs), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        await session.close()
+        raise OSError(f"cannot listen on PLAYERSTATS_LISTEN={address!r}: {exc}") from None
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    log.info("listening on %s (port %d)", address, port)
+    return RunningServer(server=server, port=port, health=health_servicer, session=session)
+
+
+__all__ = ["SERVICE_NAME", "RunningServer", "build_server"]

@@ -1,0 +1,1 @@
+"""Dead by Daylight knowledge: grades from pips, adepts from the achievement schema, named stats."""

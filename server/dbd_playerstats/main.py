@@ -1,0 +1,57 @@
+"""`playerstats-server`: read settings once, start, serve until SIGTERM/SIGINT, stop gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+
+from dbd_playerstats.app import build_server
+from dbd_playerstats.settings import ConfigError, Settings
+
+log = logging.getLogger("dbd_playerstats")
+
+
+async def serve(settings: Settings) -> None:
+    """Run until a termination signal, then drain in-flight RPCs for PLAYERSTATS_GRACE_SECS."""
+    running = await build_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"playerstats-server listening on port {running.port}", flush=True)
+    await stop.wait()
+    log.info("shutting down: health NOT_SERVING, draining for up to %.1fs", settings.server.grace_secs)
+    await running.stop(settings.server.grace_secs)
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; configuration errors print one line naming the setting and exit 2."""
+    del argv  # configuration comes from the environment only
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"playerstats-server: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.server.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    if not settings.steam.api_key:
+        log.warning("STEAM_API_KEY is not set: Steam will refuse every keyed call")
+    log.info("effective configuration: %s", json.dumps(settings.redacted(), sort_keys=True))
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        print(f"playerstats-server: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

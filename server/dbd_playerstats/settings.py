@@ -1,0 +1,283 @@
+"""The service's whole configuration: one frozen value, read from the environment once at start-up.
+
+`Settings.from_env(os.environ)` is pure (no import-time cache), so tests build settings directly. A bad value
+raises `ConfigError` whose message is the one line printed at start-up: the variable, the value and what is
+allowed. Defaults live in `DEFAULTS`, the single place the README's configuration table is checked against.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Every environment variable the service reads, with its default as the environment would spell it.
+DEFAULTS: dict[str, str] = {
+    "PLAYERSTATS_LISTEN": "[::]:50051",
+    "PLAYERSTATS_GRACE_SECS": "10",
+    "PLAYERSTATS_LOG_LEVEL": "INFO",
+    "STEAM_API_BASE_URL": "https://api.steampowered.com",
+    "STEAM_API_KEY": "",
+    "CB_MAX_FAILS": "5",
+    "CB_RESET_TIMEOUT_SECS": "60",
+    "CB_HALF_OPEN_REQUESTS": "3",
+    "API_TIMEOUT_SECS": "10",
+    "OVERALL_TIMEOUT_SECS": "30",
+    "MAX_RETRIES": "3",
+    "BASE_BACKOFF_MS": "250",
+    "MAX_BACKOFF_MS": "8000",
+    "RATE_LIMIT_PER_MIN": "100",
+    "BURST_LIMIT": "10",
+    "PLAYERSTATS_DATA_DIR": "./data",
+    "DATABASE_URL": "",
+    "STALE_STATS_MAX_AGE_SECS": "86400",
+    "MERGE_MIN_SURVIVOR_ADEPTS": "20",
+    "MERGE_MIN_KILLER_ADEPTS": "15",
+    "MERGE_MAX_SNAPSHOT_AGE_SECS": "86400",
+}
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; `str()` is the one-line start-up error naming the variable."""
+
+
+class Secret:
+    """A string that never shows itself in repr, str or logs (the Steam key)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The gRPC listener. `grace_secs`: how long in-flight RPCs may run after SIGTERM."""
+
+    listen: str = DEFAULTS["PLAYERSTATS_LISTEN"]
+    grace_secs: float = 10.0
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class SteamSettings:
+    """Where Steam is and the key that pays for it."""
+
+    base_url: str = DEFAULTS["STEAM_API_BASE_URL"]
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    app_id: int = 381210
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceSettings:
+    """Retry, breaker, deadline and rate-limit knobs (units in the names)."""
+
+    cb_max_fails: int = 5
+    cb_reset_timeout_secs: float = 60.0
+    cb_half_open_requests: int = 3
+    api_timeout_secs: float = 10.0
+    overall_timeout_secs: float = 30.0
+    max_retries: int = 3
+    base_backoff_ms: float = 250.0
+    max_backoff_ms: float = 8000.0
+    rate_limit_per_min: int = 100
+    burst_limit: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """Where unlocked achievements and the last good stats are kept.
+
+    `database_url` empty means the embedded SQLite file under `data_dir`.
+    """
+
+    data_dir: Path = Path("./data")
+    database_url: Secret = field(default_factory=lambda: Secret(""))
+    stale_stats_max_age_secs: float = 86400.0
+    min_survivor_adepts: int = 20
+    min_killer_adepts: int = 15
+    max_snapshot_age_secs: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service is configured with."""
+
+    server: ServerSettings = field(default_factory=ServerSettings)
+    steam: SteamSettings = field(default_factory=SteamSettings)
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from environment variables; raise ConfigError on the first invalid one."""
+        env = _Env(environ)
+        resilience = ResilienceSettings(
+            cb_max_fails=env.get("CB_MAX_FAILS", _int(minimum=1)),
+            cb_reset_timeout_secs=env.get("CB_RESET_TIMEOUT_SECS", _number(minimum=0.001)),
+            cb_half_open_requests=env.get("CB_HALF_OPEN_REQUESTS", _int(minimum=1)),
+            api_timeout_secs=env.get("API_TIMEOUT_SECS", _number(minimum=0.001)),
+            overall_timeout_secs=env.get("OVERALL_TIMEOUT_SECS", _number(minimum=0.001)),
+            max_retries=env.get("MAX_RETRIES", _int(minimum=0)),
+            base_backoff_ms=env.get("BASE_BACKOFF_MS", _number(minimum=0)),
+            max_backoff_ms=env.get("MAX_BACKOFF_MS", _number(minimum=0)),
+            rate_limit_per_min=env.get("RATE_LIMIT_PER_MIN", _int(minimum=1)),
+            burst_limit=env.get("BURST_LIMIT", _int(minimum=1)),
+        )
+        if resilience.max_backoff_ms < resilience.base_backoff_ms:
+            raise ConfigError(
+                f"invalid MAX_BACKOFF_MS={resilience.max_backoff_ms:g}: "
+                f"must be at least BASE_BACKOFF_MS ({resilience.base_backoff_ms:g})"
+            )
+        if resilience.overall_timeout_secs < resilience.api_timeout_secs:
+            raise ConfigError(
+                f"invalid OVERALL_TIMEOUT_SECS={resilience.overall_timeout_secs:g}: "
+                f"must be at least API_TIMEOUT_SECS ({resilience.api_timeout_secs:g})"
+            )
+        return cls(
+            server=ServerSettings(
+                listen=env.get("PLAYERSTATS_LISTEN", _listen),
+                grace_secs=env.get("PLAYERSTATS_GRACE_SECS", _number(minimum=0)),
+                log_level=env.get("PLAYERSTATS_LOG_LEVEL", _log_level),
+            ),
+            steam=SteamSettings(
+                base_url=env.get("STEAM_API_BASE_URL", _http_url),
+                api_key=Secret(env.raw("STEAM_API_KEY").strip()),
+            ),
+            resilience=resilience,
+            store=StoreSettings(
+                data_dir=Path(env.get("PLAYERSTATS_DATA_DIR", _non_empty)),
+                database_url=Secret(env.get("DATABASE_URL", _database_url)),
+                stale_stats_max_age_secs=env.get("STALE_STATS_MAX_AGE_SECS", _number(minimum=0)),
+                min_survivor_adepts=env.get("MERGE_MIN_SURVIVOR_ADEPTS", _int(minimum=0)),
+                min_killer_adepts=env.get("MERGE_MIN_KILLER_ADEPTS", _int(minimum=0)),
+                max_snapshot_age_secs=env.get("MERGE_MAX_SNAPSHOT_AGE_SECS", _number(minimum=1)),
+            ),
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration for the start-up log: secrets shown only as set or not."""
+        out: dict[str, Any] = {}
+        for group in fields(self):
+            value = getattr(self, group.name)
+            out[group.name] = {f.name: _show(getattr(value, f.name)) for f in fields(value)}
+        return out
+
+
+def _show(value: object) -> object:
+    if isinstance(value, Secret):
+        return "<set>" if value else "<unset>"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class _Env:
+    """Reads one variable at a time, naming it in the error."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def raw(self, name: str) -> str:
+        return self._environ.get(name, DEFAULTS[name])
+
+    def get(self, name: str, parse: Callable[[str], T]) -> T:
+        raw = self.raw(name)
+        try:
+            return parse(raw.strip())
+        except ValueError as exc:
+            shown = "<redacted>" if name == "DATABASE_URL" else raw
+            raise ConfigError(f"invalid {name}={shown!r}: {exc}") from None
+
+
+def _number(*, minimum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number >= {minimum:g}") from None
+        if not math.isfinite(value) or value < minimum:
+            raise ValueError(f"expected a number >= {minimum:g}")
+        return value
+
+    return parse
+
+
+def _int(*, minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number >= {minimum}") from None
+        if value < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+def _listen(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if raw.startswith("unix:"):
+        return raw
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected HOST:PORT such as [::]:50051 or 127.0.0.1:50051, or unix:PATH")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")) or len(raw) <= len("https://"):
+        raise ValueError("expected an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _database_url(raw: str) -> str:
+    if raw and not raw.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected empty (embedded SQLite) or a postgresql:// URL")
+    return raw
+
+
+def _non_empty(raw: str) -> str:
+    if not raw:
+        raise ValueError("expected a directory path")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
+    return level
+
+
+__all__ = [
+    "DEFAULTS",
+    "ConfigError",
+    "ResilienceSettings",
+    "Secret",
+    "ServerSettings",
+    "Settings",
+    "SteamSettings",
+    "StoreSettings",
+]

@@ -1,0 +1,114 @@
+"""Errors -> rich gRPC statuses (ErrorInfo + RetryInfo), applied once around every handler.
+
+Handlers raise; `translate_errors` catches at the boundary, looks the exception up in `errors.STATUS_TABLE` and
+aborts with `context.abort(...)` (the OpenTelemetry interceptor sees that, unlike `abort_with_status`). Unknown
+exceptions are logged with their traceback here and reach the caller only as INTERNAL "internal error".
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from dbd_playerstats.errors import ERROR_DOMAIN, public_message, retry_after_of, status_for
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+def to_rpc_status(exc: BaseException) -> status_pb2.Status:
+    """The google.rpc.Status for an exception, with ErrorInfo always and RetryInfo when waiting helps."""
+    entry = status_for(exc)
+    metadata: dict[str, str] = {}
+    steam_id = getattr(exc, "steam_id", None)
+    if steam_id:
+        metadata["steam_id"] = str(steam_id)
+    endpoint = getattr(exc, "endpoint", None)
+    if endpoint:
+        metadata["upstream_endpoint"] = str(endpoint)
+    upstream_status = getattr(exc, "status", None)
+    if isinstance(upstream_status, int):
+        metadata["upstream_status"] = str(upstream_status)
+    info = error_details_pb2.ErrorInfo(reason=entry.reason, domain=ERROR_DOMAIN, metadata=metadata)
+    status = status_pb2.Status(code=entry.code.value[0], message=public_message(exc))
+    status.details.add().Pack(info)
+    retry_after = retry_after_of(exc)
+    if retry_after is not None and math.isfinite(retry_after):
+        seconds = max(retry_after, 0.0)
+        delay = duration_pb2.Duration(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    return status
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> NoReturn:
+    """Abort the RPC with the rich status of `exc`."""
+    status = rpc_status.to_status(to_rpc_status(exc))
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
+
+
+def _log(method: str, exc: BaseException) -> None:
+    entry = status_for(exc)
+    if entry.code is grpc.StatusCode.INTERNAL and entry.reason == "INTERNAL":
+        log.exception("%s failed with an unexpected error", method, exc_info=exc)
+    elif entry.reason == "STEAM_KEY_REJECTED":
+        log.error("%s: Steam refused the API key; replace STEAM_API_KEY", method)
+    else:
+        log.info("%s -> %s %s", method, entry.code.name, entry.reason)
+
+
+def _is_abort(exc: BaseException) -> bool:
+    # context.abort raises an internal exception that must pass through untouched.
+    return type(exc).__name__ == "AbortError"
+
+
+UnaryHandler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]
+StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Resp]]
+
+
+def unary_errors(handler: UnaryHandler[Req, Resp]) -> UnaryHandler[Req, Resp]:
+    """Translate any exception of a unary handler into its rich status."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
+        try:
+            return await handler(self, request, context)
+        except Exception as exc:
+            if _is_abort(exc):
+                raise
+            _log(handler.__name__, exc)
+            await abort(context, exc)
+
+    return wrapper
+
+
+def stream_errors(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
+    """Translate any exception of a server-streaming handler (an async generator) into its rich status."""
+
+    @functools.wraps(handler)
+    async def wrapper(
+        self: Any, request: Req, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Resp]:
+        try:
+            async for message in handler(self, request, context):
+                yield message
+        except Exception as exc:
+            if _is_abort(exc):
+                raise
+            _log(handler.__name__, exc)
+            await abort(context, exc)
+
+    return wrapper
+
+
+__all__ = ["abort", "stream_errors", "to_rpc_status", "unary_errors"]

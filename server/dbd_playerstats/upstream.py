@@ -1,0 +1,46 @@
+"""The seam between fetch orchestration and the resilience layer.
+
+Fetch code hands `Upstream.call` one *attempt* function (`timeout -> awaitable result`); the upstream decides how
+many attempts to make, when, and whether to make any at all (breaker, rate budget, deadline). `DirectUpstream`
+makes exactly one attempt, bounded by the deadline; `dbd_playerstats.resilience.ResilientUpstream` is the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from dbd_playerstats.deadline import Deadline
+from dbd_playerstats.errors import DeadlineExceededError
+
+T = TypeVar("T")
+
+Attempt = Callable[[float], Awaitable[T]]
+
+
+class Upstream(Protocol):
+    """Runs a logical Steam call made of one or more attempts."""
+
+    async def call(
+        self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None
+    ) -> T:
+        """Return the first successful attempt's result or raise the error that ended the call."""
+        ...
+
+
+class DirectUpstream:
+    """One attempt per call, bounded by min(api_timeout_secs, the deadline)."""
+
+    def __init__(self, api_timeout_secs: float) -> None:
+        self._api_timeout_secs = api_timeout_secs
+
+    async def call(
+        self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None
+    ) -> T:
+        timeout = deadline.attempt_timeout(self._api_timeout_secs)
+        if timeout <= 0:
+            raise DeadlineExceededError(f"no time left to call Steam {endpoint}", steam_id=steam_id)
+        return await attempt(timeout)
+
+
+__all__ = ["Attempt", "DirectUpstream", "Upstream"]
