@@ -55,7 +55,8 @@ async def test_grpcurl_lists_describes_and_calls_through_reflection(server: Runn
         messages.append(obj)
         rest = rest[end:].strip()
     assert [next(iter(m)) for m in messages] == ["stats", "achievements"]
-    assert messages[0]["stats"]["profile"]["steamId"] == DEMO_STEAM_ID
+    profile = messages[0]["stats"]["profile"]
+    assert profile.get("steamId", profile.get("steam_id")) == DEMO_STEAM_ID  # grpcurl 1.8 prints proto names
 
 
 async def test_grpcurl_shows_error_details(server: RunningServer) -> None:

@@ -14,8 +14,9 @@ from dbd_playerstats.sim import (
     HIDDEN_GAMES_STEAM_ID,
     NEVER_PLAYED_STEAM_ID,
     PRIVATE_STEAM_ID,
-    Fault,
+    FaultKind,
     RunningSimulator,
+    StatsVariant,
 )
 
 UNKNOWN_STEAM_ID = "76561198999999999"
@@ -69,7 +70,7 @@ async def test_private_profile_is_failed_precondition_and_not_retried(
     stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator, variant: str
 ) -> None:
     """Whatever ambiguous answer Steam gives a private profile's stats, it is PROFILE_PRIVATE after one call."""
-    sim.state.private_stats_variant = variant
+    sim.state.set_variants(private_stats=StatsVariant(variant))
     err, info = await fail(stub, PRIVATE_STEAM_ID)
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert info.reason == "PROFILE_PRIVATE"
@@ -98,7 +99,7 @@ async def test_never_played_is_not_found_no_game_stats(
 
 async def test_steam_failing_is_unavailable(stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator) -> None:
     """Steam answering stats with 503 for a public player is UNAVAILABLE / UPSTREAM_UNAVAILABLE."""
-    sim.state.script("stats", [Fault("http_503")] * 50)
+    sim.state.script("stats", [FaultKind.HTTP_503] * 50)
     err, info = await fail(stub, DEMO_STEAM_ID)
     assert err.code() == grpc.StatusCode.UNAVAILABLE
     assert info.reason == "UPSTREAM_UNAVAILABLE"
@@ -110,7 +111,7 @@ async def test_bad_key_tells_the_operator_and_never_leaks_the_key(
     stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
 ) -> None:
     """A key Steam refuses is INTERNAL / STEAM_KEY_REJECTED; the key text appears nowhere in the status."""
-    sim.state.valid_keys = {"another-key"}
+    sim.state.set_valid_keys(["another-key"])
     err, info = await fail(stub, DEMO_STEAM_ID)
     assert err.code() == grpc.StatusCode.INTERNAL
     assert info.reason == "STEAM_KEY_REJECTED"

@@ -11,7 +11,7 @@ import pytest
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.dbd.grades import grade_from_pips
-from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
+from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator
 
 STREAM_TIMEOUT = 20.0
 
@@ -129,9 +129,7 @@ async def test_achievements_failing_still_delivers_stats(
 ) -> None:
     """When Steam's achievements call fails, the stream sends stats, then an unavailable part, and ends OK."""
     sim.state.set_latency("achievements", 0.0)
-    from dbd_playerstats.sim import Fault
-
-    sim.state.script("achievements", [Fault("http_503")] * 20)
+    sim.state.script("achievements", [FaultKind.HTTP_503] * 20)
     messages = [m for _, m in await collect(stub, DEMO_STEAM_ID)]
     assert [m.WhichOneof("part") for m in messages] == ["stats", "achievements"]
     unavailable = messages[1].achievements.unavailable

@@ -27,6 +27,9 @@ MAX_SUMMARY_IDS: Final = 100
 _APP_ID_TEXT: Final = str(fixtures.APP_ID)
 _PRIVATE_ACHIEVEMENTS: Final = {"playerstats": {"error": "Profile is not public", "success": False}}
 _NO_STATS_ACHIEVEMENTS: Final = {"playerstats": {"error": "Requested app has no stats", "success": False}}
+# The two game-wide bodies never change: encode them once (the schema is ~50 kB, asked for by every cold cache).
+_SCHEMA_ANSWER: Final = json_answer(fixtures.SCHEMA)
+_RARITY_ANSWER: Final = json_answer(fixtures.GLOBAL_PERCENTAGES)
 
 
 def _stats_refusal(variant: StatsVariant, steam_id: str) -> Answer:
@@ -110,7 +113,7 @@ def answer_schema(query: Mapping[str, str]) -> Answer:
     """GetSchemaForGame (`appid`; `l` is accepted and ignored: the simulator speaks English only)."""
     if query.get("appid") != _APP_ID_TEXT:
         return json_answer({}, status=400)
-    return json_answer(fixtures.SCHEMA)
+    return _SCHEMA_ANSWER
 
 
 def answer_rarity(query: Mapping[str, str]) -> Answer:
@@ -120,7 +123,7 @@ def answer_rarity(query: Mapping[str, str]) -> Answer:
         return missing_parameter("gameid")
     if game_id != _APP_ID_TEXT:
         return json_answer({}, status=403)
-    return json_answer(fixtures.GLOBAL_PERCENTAGES)
+    return _RARITY_ANSWER
 
 
 def summary_ids(query: Mapping[str, str]) -> tuple[str, ...]:
