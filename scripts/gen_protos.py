@@ -37,9 +37,7 @@ def generate(out: Path) -> None:
     # Package markers: dbd and dbd.playerstats stay namespace packages so other
     # distributions may add siblings; v1 is a regular package with py.typed.
     v1 = out / GENERATED_DIR
-    (v1 / "__init__.py").write_text(
-        '"""Generated from protos/dbd/playerstats/v1 (scripts/gen_protos.py)."""\n'
-    )
+    (v1 / "__init__.py").write_text('"""Generated from protos/dbd/playerstats/v1 (scripts/gen_protos.py)."""\n')
     (v1 / "py.typed").write_text("")
 
 

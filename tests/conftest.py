@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -14,6 +15,9 @@ from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
 from dbd_playerstats.settings import Secret, Settings
 from dbd_playerstats.sim import RunningSimulator, running_simulator
+
+if TYPE_CHECKING:
+    from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -61,5 +65,5 @@ async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
-def stub(channel: grpc.aio.Channel) -> pb_grpc.PlayerStatsServiceStub:
+def stub(channel: grpc.aio.Channel) -> AsyncStub:
     return pb_grpc.PlayerStatsServiceStub(channel)

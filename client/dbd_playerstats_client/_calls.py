@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from dbd.playerstats.v1 import playerstats_pb2
 
+from dbd.playerstats.v1 import playerstats_pb2
 from dbd_playerstats_client._version import __version__
 
 __all__ = [

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 import grpc.aio
-from dbd.playerstats.v1 import playerstats_pb2, playerstats_pb2_grpc
 
+from dbd.playerstats.v1 import playerstats_pb2, playerstats_pb2_grpc
 from dbd_playerstats_client import _calls
 from dbd_playerstats_client._calls import channel_credentials
 from dbd_playerstats_client.errors import translate_rpc_errors

@@ -12,9 +12,9 @@ import textwrap
 from datetime import UTC, datetime
 
 import grpc
-from dbd.playerstats.v1 import playerstats_pb2
 from google.protobuf import timestamp_pb2
 
+from dbd.playerstats.v1 import playerstats_pb2
 from dbd_playerstats_client.errors import PlayerStatsError
 
 __all__ = [

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import grpc
-from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from dbd.playerstats.v1 import playerstats_pb2 as pb
+from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.catalog import Catalog
 from dbd_playerstats.fetch import PlayerFetcher
 from dbd_playerstats.servicer import PlayerStatsServicer

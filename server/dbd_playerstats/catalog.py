@@ -35,9 +35,7 @@ class Cached(Generic[T]):
 class RefreshingValue(Generic[T]):
     """One cached value, refreshed after `ttl_secs`, single-flight, keeping the old value on failure."""
 
-    def __init__(
-        self, fetch: Callable[[Deadline], Awaitable[T]], ttl_secs: float, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, fetch: Callable[[Deadline], Awaitable[T]], ttl_secs: float, clock: Callable[[], float]) -> None:
         self._fetch = fetch
         self._ttl_secs = ttl_secs
         self._clock = clock
@@ -93,9 +91,7 @@ class Catalog:
         return await self._upstream.call("schema", lambda t: self._steam.get_schema(timeout=t), deadline)
 
     async def _fetch_percentages(self, deadline: Deadline) -> GlobalPercentages:
-        return await self._upstream.call(
-            "rarity", lambda t: self._steam.get_global_percentages(timeout=t), deadline
-        )
+        return await self._upstream.call("rarity", lambda t: self._steam.get_global_percentages(timeout=t), deadline)
 
 
 __all__ = ["Cached", "Catalog", "RefreshingValue"]

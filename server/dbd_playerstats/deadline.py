@@ -25,9 +25,7 @@ class Deadline:
         return cls(clock() + max(seconds, 0.0), clock)
 
     @classmethod
-    def for_rpc(
-        cls, caller_remaining: float | None, overall_secs: float, clock: Clock = time.monotonic
-    ) -> Deadline:
+    def for_rpc(cls, caller_remaining: float | None, overall_secs: float, clock: Clock = time.monotonic) -> Deadline:
         """The tighter of the caller's remaining time (None: no deadline) and our overall budget."""
         budget = overall_secs if caller_remaining is None else min(caller_remaining, overall_secs)
         return cls.after(budget, clock)

@@ -80,7 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 target = f"127.0.0.1:{server.group(1)}"
                 cli = [_bin("playerstats"), "--target", target]
                 steps = [
-                    (f"Streaming {args.player!r}: stats arrive first, achievements when ready", ["stream", args.player]),
+                    (
+                        f"Streaming {args.player!r}: stats arrive first, achievements when ready",
+                        ["stream", args.player],
+                    ),
                     ("Resolving a profile URL", ["resolve", "https://steamcommunity.com/id/demo/"]),
                     ("A private profile gets a precise error", ["stream", "private_player"]),
                 ]

@@ -42,9 +42,7 @@ ERROR_DOMAIN = "playerstats.dbd"
 class ServiceError(Exception):
     """Base of the errors this service raises for callers; `str()` is safe to send to the caller."""
 
-    def __init__(
-        self, message: str, *, steam_id: str | None = None, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, steam_id: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.steam_id = steam_id

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from dbd_playerstats.achievements import build_view, unlock_states
-from dbd_playerstats.catalog import Catalog
+from dbd_playerstats.catalog import Cached, Catalog
 from dbd_playerstats.deadline import Deadline
 from dbd_playerstats.errors import (
     NoGameStatsError,
@@ -42,7 +42,14 @@ from dbd_playerstats.steam.errors import (
     SteamProfilePrivateError,
     SteamServerError,
 )
-from dbd_playerstats.steam.models import GameSchema, PlayerAchievements, PlayerSummary, UserStats, Visibility
+from dbd_playerstats.steam.models import (
+    GameSchema,
+    GlobalPercentages,
+    PlayerAchievements,
+    PlayerSummary,
+    UserStats,
+    Visibility,
+)
 from dbd_playerstats.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -121,9 +128,7 @@ class PlayerFetcher:
                 steam_id=steam_id,
             )
         except SteamNotFoundError:
-            raise PlayerNotFoundError(
-                f"no Steam player has the SteamID64 {steam_id}", steam_id=steam_id
-            ) from None
+            raise PlayerNotFoundError(f"no Steam player has the SteamID64 {steam_id}", steam_id=steam_id) from None
 
     async def _achievements(self, steam_id: str, deadline: Deadline) -> PlayerAchievements:
         return await self._upstream.call(
@@ -154,8 +159,8 @@ class PlayerFetcher:
     async def _achievements_part(
         self,
         achievements_task: asyncio.Future[PlayerAchievements],
-        schema_task: asyncio.Future[object],
-        percents_task: asyncio.Future[object],
+        schema_task: asyncio.Future[Cached[GameSchema]],
+        percents_task: asyncio.Future[Cached[GlobalPercentages]],
     ) -> AchievementsPart:
         try:
             achievements = await achievements_task
@@ -172,8 +177,8 @@ class PlayerFetcher:
         percents = await _optional(percents_task)
         view = build_view(
             unlock_states(achievements.achievements),
-            schema.value if schema is not None and isinstance(schema.value, GameSchema) else None,
-            getattr(getattr(percents, "value", None), "percents", {}),
+            schema.value if schema is not None else None,
+            percents.value.percents if percents is not None else {},
         )
         return AchievementsPart(achievements=view, provenance=Provenance(Source.LIVE, fetched_at))
 
@@ -213,9 +218,7 @@ async def _player_verdict(
     achievements_error = await _failure_of(achievements_task)
     if isinstance(achievements_error, SteamProfilePrivateError):
         return private  # public profile, private game details
-    no_stats = NoGameStatsError(
-        f"the Steam player {steam_id} has no Dead by Daylight stats", steam_id=steam_id
-    )
+    no_stats = NoGameStatsError(f"the Steam player {steam_id} has no Dead by Daylight stats", steam_id=steam_id)
     if isinstance(achievements_error, SteamNoStatsError):
         return no_stats
     if isinstance(exc, SteamNoStatsError) and profile is not None:

@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
             )
         except grpc.RpcError as exc:
-            print(f"unhealthy: {exc.code().name}", file=sys.stderr)  # type: ignore[attr-defined]
+            print(f"unhealthy: {exc.code().name}", file=sys.stderr)
             return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     print(status)

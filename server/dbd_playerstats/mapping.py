@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from dbd.playerstats.v1 import playerstats_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats.dbd.adepts import Role
 from dbd_playerstats.dbd.grades import grade_from_pips
 from dbd_playerstats.model import (
@@ -134,7 +134,7 @@ def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
     for adept in view.adepts:
         out.adepts.add(
             character=adept.character,
-            role=int(adept.role),  # type: ignore[arg-type]
+            role=int(adept.role),
             achievement=_achievement_to_pb(adept.achievement),
         )
     k_unlocked, k_total = view.adept_totals(Role.KILLER)

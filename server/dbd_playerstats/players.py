@@ -66,9 +66,7 @@ def parse_player(raw: str) -> PlayerRef:
     if not text:
         raise InvalidPlayerError("player is empty: give a SteamID64, a vanity name or a profile URL")
     if len(text) > _MAX_INPUT_CHARS:
-        raise InvalidPlayerError(
-            f"player is {len(text)} characters long; at most {_MAX_INPUT_CHARS} are accepted"
-        )
+        raise InvalidPlayerError(f"player is {len(text)} characters long; at most {_MAX_INPUT_CHARS} are accepted")
     if "/" in text or text.lower().startswith(("http:", "https:", "steamcommunity.com")):
         return _parse_url(text)
     if text.isascii() and text.isdigit() and len(text) >= 16:
@@ -89,11 +87,7 @@ def _parse_url(text: str) -> PlayerRef:
         port = parts.port
     except ValueError:
         raise InvalidPlayerError(f"{_shown(text)} is not a valid URL") from None
-    if (
-        parts.scheme.lower() not in {"http", "https"}
-        or host not in _COMMUNITY_HOSTS
-        or port not in {None, 80, 443}
-    ):
+    if parts.scheme.lower() not in {"http", "https"} or host not in _COMMUNITY_HOSTS or port not in {None, 80, 443}:
         raise InvalidPlayerError(f"{_shown(text)} is not a steamcommunity.com profile URL")
     if parts.username is not None or parts.password is not None:
         raise InvalidPlayerError(f"{_shown(text)} is not a steamcommunity.com profile URL")
@@ -103,9 +97,7 @@ def _parse_url(text: str) -> PlayerRef:
     if len(segments) >= 2 and segments[0] == "id":
         if _VANITY_RE.fullmatch(segments[1]):
             return Vanity(segments[1])
-        raise InvalidPlayerError(
-            f"{_shown(segments[1])} is not a valid vanity name (2-32 letters, digits, '_' or '-')"
-        )
+        raise InvalidPlayerError(f"{_shown(segments[1])} is not a valid vanity name (2-32 letters, digits, '_' or '-')")
     raise InvalidPlayerError(
         f"{_shown(text)} is not a profile URL: expected steamcommunity.com/profiles/<SteamID64> or /id/<vanity>"
     )

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
-
 from dbd_playerstats.deadline import Deadline
 from dbd_playerstats.fetch import PlayerFetcher
 from dbd_playerstats.mapping import achievements_part_to_pb, profile_to_pb, stats_part_to_pb
@@ -39,9 +39,7 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
                 yield pb.StreamPlayerStatsResponse(achievements=achievements_part_to_pb(part))
 
     @unary_errors
-    async def GetPlayerStats(
-        self, request: pb.GetPlayerStatsRequest, context: Context
-    ) -> pb.GetPlayerStatsResponse:
+    async def GetPlayerStats(self, request: pb.GetPlayerStatsRequest, context: Context) -> pb.GetPlayerStatsResponse:
         response = pb.GetPlayerStatsResponse()
         async for part in self._fetcher.stream(request.player, self._deadline(context)):
             if isinstance(part, StatsPart):
@@ -51,9 +49,7 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
         return response
 
     @unary_errors
-    async def ResolvePlayer(
-        self, request: pb.ResolvePlayerRequest, context: Context
-    ) -> pb.ResolvePlayerResponse:
+    async def ResolvePlayer(self, request: pb.ResolvePlayerRequest, context: Context) -> pb.ResolvePlayerResponse:
         profile = await self._fetcher.resolve(request.player, self._deadline(context))
         return pb.ResolvePlayerResponse(profile=profile_to_pb(profile))
 

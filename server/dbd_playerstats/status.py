@@ -96,9 +96,7 @@ def stream_errors(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]
     """Translate any exception of a server-streaming handler (an async generator) into its rich status."""
 
     @functools.wraps(handler)
-    async def wrapper(
-        self: Any, request: Req, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Resp]:
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Resp]:
         try:
             async for message in handler(self, request, context):
                 yield message

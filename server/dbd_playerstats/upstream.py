@@ -21,9 +21,7 @@ Attempt = Callable[[float], Awaitable[T]]
 class Upstream(Protocol):
     """Runs a logical Steam call made of one or more attempts."""
 
-    async def call(
-        self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None
-    ) -> T:
+    async def call(self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None) -> T:
         """Return the first successful attempt's result or raise the error that ended the call."""
         ...
 
@@ -34,9 +32,7 @@ class DirectUpstream:
     def __init__(self, api_timeout_secs: float) -> None:
         self._api_timeout_secs = api_timeout_secs
 
-    async def call(
-        self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None
-    ) -> T:
+    async def call(self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None) -> T:
         timeout = deadline.attempt_timeout(self._api_timeout_secs)
         if timeout <= 0:
             raise DeadlineExceededError(f"no time left to call Steam {endpoint}", steam_id=steam_id)

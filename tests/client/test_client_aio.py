@@ -12,11 +12,12 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
-from dbd.playerstats.v1 import playerstats_pb2, playerstats_pb2_grpc
-from dbd_playerstats_client import PlayerStatsClient, PlayerStatsError, __version__, cli
 from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
 from grpc_status import rpc_status
+
+from dbd.playerstats.v1 import playerstats_pb2, playerstats_pb2_grpc
+from dbd_playerstats_client import PlayerStatsClient, PlayerStatsError, __version__, cli
 
 STEAM_ID = "76561198000000001"
 MISSING = "nobody"

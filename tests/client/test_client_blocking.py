@@ -10,11 +10,12 @@ from typing import Any, TypeVar, cast
 import grpc
 import grpc_testing
 import pytest
-from dbd.playerstats.v1 import playerstats_pb2
-from dbd_playerstats_client import PlayerStatsBlockingClient, PlayerStatsError
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
 from grpc_status import rpc_status
+
+from dbd.playerstats.v1 import playerstats_pb2
+from dbd_playerstats_client import PlayerStatsBlockingClient, PlayerStatsError
 
 SERVICE = playerstats_pb2.DESCRIPTOR.services_by_name["PlayerStatsService"]
 GET = SERVICE.methods_by_name["GetPlayerStats"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib.metadata
 
-import dbd_playerstats_client
 import grpc
 import pytest
+
+import dbd_playerstats_client
 from dbd_playerstats_client import _calls
 
 

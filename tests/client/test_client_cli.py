@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from dbd_playerstats_client import cli
 
 

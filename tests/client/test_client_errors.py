@@ -7,10 +7,11 @@ import pickle
 import grpc
 import grpc.aio
 import pytest
-from dbd_playerstats_client.errors import PlayerStatsError, from_rpc_error, translate_rpc_errors
 from google.protobuf import any_pb2, duration_pb2, message
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
 from grpc_status import rpc_status
+
+from dbd_playerstats_client.errors import PlayerStatsError, from_rpc_error, translate_rpc_errors
 
 
 def _aio_error(

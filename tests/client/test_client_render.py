@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
+
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats_client import PlayerStatsError, render
-from google.protobuf import timestamp_pb2
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 

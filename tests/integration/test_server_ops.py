@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -42,10 +41,15 @@ async def test_grpcurl_lists_describes_and_calls_through_reflection(server: Runn
 
     code, out, _ = await grpcurl("-plaintext", target, "describe", "dbd.playerstats.v1.PlayerStatsService")
     assert code == 0
-    assert "rpc StreamPlayerStats" in out and "returns ( stream .dbd.playerstats.v1.StreamPlayerStatsResponse )" in out
+    assert "rpc StreamPlayerStats" in out
+    assert "returns ( stream .dbd.playerstats.v1.StreamPlayerStatsResponse )" in out
 
     code, out, _ = await grpcurl(
-        "-plaintext", "-d", json.dumps({"player": "demo"}), target, "dbd.playerstats.v1.PlayerStatsService/StreamPlayerStats"
+        "-plaintext",
+        "-d",
+        json.dumps({"player": "demo"}),
+        target,
+        "dbd.playerstats.v1.PlayerStatsService/StreamPlayerStats",
     )
     assert code == 0
     decoder = json.JSONDecoder()
@@ -62,7 +66,10 @@ async def test_grpcurl_lists_describes_and_calls_through_reflection(server: Runn
 async def test_grpcurl_shows_error_details(server: RunningServer) -> None:
     """An on-call engineer sees the code and the ErrorInfo reason in grpcurl's output."""
     code, _, err = await grpcurl(
-        "-plaintext", "-d", '{"player": "???"}', f"127.0.0.1:{server.port}",
+        "-plaintext",
+        "-d",
+        '{"player": "???"}',
+        f"127.0.0.1:{server.port}",
         "dbd.playerstats.v1.PlayerStatsService/ResolvePlayer",
     )
     assert code != 0
@@ -90,9 +97,11 @@ async def test_in_flight_stream_finishes_during_graceful_stop(settings: Settings
         stub = pb_grpc.PlayerStatsServiceStub(channel)
         call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=DEMO_STEAM_ID), timeout=20)
         first = await call.read()
+        assert isinstance(first, pb.StreamPlayerStatsResponse)
         assert first.WhichOneof("part") == "stats"
         stopping = asyncio.create_task(running.stop(10))
         second = await call.read()
+        assert isinstance(second, pb.StreamPlayerStatsResponse)
         assert second.WhichOneof("part") == "achievements"
         assert await call.code() == grpc.StatusCode.OK
         await stopping
@@ -111,7 +120,8 @@ async def test_console_script_starts_serves_and_stops_on_sigterm(sim: RunningSim
     proc = await asyncio.create_subprocess_exec(
         exe, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     port = int(line.rsplit(" ", 1)[1])
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.sim import (
     DEMO_STEAM_ID,
     HIDDEN_GAMES_STEAM_ID,
@@ -19,15 +20,21 @@ from dbd_playerstats.sim import (
     StatsVariant,
 )
 
+if TYPE_CHECKING:
+    from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
+
 UNKNOWN_STEAM_ID = "76561198999999999"
 
 
-async def fail(stub: pb_grpc.PlayerStatsServiceStub, player: str) -> tuple[grpc.aio.AioRpcError, error_details_pb2.ErrorInfo]:
+async def fail(stub: AsyncStub, player: str) -> tuple[grpc.aio.AioRpcError, error_details_pb2.ErrorInfo]:
     """Run a stream that must fail before any message; return the error and its ErrorInfo."""
-    call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=player), timeout=20)
+
+    async def drain() -> list[pb.StreamPlayerStatsResponse]:
+        call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=player), timeout=20)
+        return [message async for message in call]
+
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for message in call:
-            pytest.fail(f"unexpected message {message.WhichOneof('part')}")
+        await drain()
     status = rpc_status.from_call(info.value)
     assert status is not None, "every error carries a google.rpc.Status"
     error_info = error_details_pb2.ErrorInfo()
@@ -38,7 +45,7 @@ async def fail(stub: pb_grpc.PlayerStatsServiceStub, player: str) -> tuple[grpc.
 
 @pytest.mark.parametrize("player", ["", "not a player!", "1234567890123456789012", "https://evil.com/id/x"])
 async def test_malformed_player_is_invalid_argument_without_upstream_calls(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator, player: str
+    stub: AsyncStub, sim: RunningSimulator, player: str
 ) -> None:
     """Malformed input fails INVALID_ARGUMENT / INVALID_PLAYER and costs Steam nothing."""
     err, info = await fail(stub, player)
@@ -47,7 +54,7 @@ async def test_malformed_player_is_invalid_argument_without_upstream_calls(
     assert sim.state.count() == 0
 
 
-async def test_unknown_vanity_is_not_found(stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator) -> None:
+async def test_unknown_vanity_is_not_found(stub: AsyncStub, sim: RunningSimulator) -> None:
     """A vanity name Steam does not know is NOT_FOUND / PLAYER_NOT_FOUND after one vanity call."""
     err, info = await fail(stub, "nobody_has_this_name")
     assert err.code() == grpc.StatusCode.NOT_FOUND
@@ -56,7 +63,7 @@ async def test_unknown_vanity_is_not_found(stub: pb_grpc.PlayerStatsServiceStub,
     assert sim.state.count("stats") == 0
 
 
-async def test_unknown_steam_id_is_not_found(stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator) -> None:
+async def test_unknown_steam_id_is_not_found(stub: AsyncStub, sim: RunningSimulator) -> None:
     """An id missing from GetPlayerSummaries is NOT_FOUND even though its stats answer is an ambiguous 500."""
     err, info = await fail(stub, UNKNOWN_STEAM_ID)
     assert err.code() == grpc.StatusCode.NOT_FOUND
@@ -67,7 +74,7 @@ async def test_unknown_steam_id_is_not_found(stub: pb_grpc.PlayerStatsServiceStu
 
 @pytest.mark.parametrize("variant", ["html500", "empty400", "no_stats200"])
 async def test_private_profile_is_failed_precondition_and_not_retried(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator, variant: str
+    stub: AsyncStub, sim: RunningSimulator, variant: str
 ) -> None:
     """Whatever ambiguous answer Steam gives a private profile's stats, it is PROFILE_PRIVATE after one call."""
     sim.state.set_variants(private_stats=StatsVariant(variant))
@@ -77,9 +84,7 @@ async def test_private_profile_is_failed_precondition_and_not_retried(
     assert sim.state.count("stats") == 1
 
 
-async def test_public_profile_with_private_game_details_is_private(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_public_profile_with_private_game_details_is_private(stub: AsyncStub, sim: RunningSimulator) -> None:
     """A public profile whose game details are private is told apart by the achievements call's 403 body."""
     err, info = await fail(stub, HIDDEN_GAMES_STEAM_ID)
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -87,9 +92,7 @@ async def test_public_profile_with_private_game_details_is_private(
     assert sim.state.count("stats") == 1
 
 
-async def test_never_played_is_not_found_no_game_stats(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_never_played_is_not_found_no_game_stats(stub: AsyncStub, sim: RunningSimulator) -> None:
     """A public account without DBD stats is NOT_FOUND / NO_GAME_STATS."""
     err, info = await fail(stub, NEVER_PLAYED_STEAM_ID)
     assert err.code() == grpc.StatusCode.NOT_FOUND
@@ -97,7 +100,7 @@ async def test_never_played_is_not_found_no_game_stats(
     assert sim.state.count("stats") == 1
 
 
-async def test_steam_failing_is_unavailable(stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator) -> None:
+async def test_steam_failing_is_unavailable(stub: AsyncStub, sim: RunningSimulator) -> None:
     """Steam answering stats with 503 for a public player is UNAVAILABLE / UPSTREAM_UNAVAILABLE."""
     sim.state.script("stats", [FaultKind.HTTP_503] * 50)
     err, info = await fail(stub, DEMO_STEAM_ID)
@@ -107,9 +110,7 @@ async def test_steam_failing_is_unavailable(stub: pb_grpc.PlayerStatsServiceStub
     assert info.metadata["upstream_status"] == "503"
 
 
-async def test_bad_key_tells_the_operator_and_never_leaks_the_key(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_bad_key_tells_the_operator_and_never_leaks_the_key(stub: AsyncStub, sim: RunningSimulator) -> None:
     """A key Steam refuses is INTERNAL / STEAM_KEY_REJECTED; the key text appears nowhere in the status."""
     sim.state.set_valid_keys(["another-key"])
     err, info = await fail(stub, DEMO_STEAM_ID)
@@ -121,7 +122,7 @@ async def test_bad_key_tells_the_operator_and_never_leaks_the_key(
     assert "sim-key" not in (err.details() or "")
 
 
-async def test_unary_errors_carry_the_same_status(stub: pb_grpc.PlayerStatsServiceStub) -> None:
+async def test_unary_errors_carry_the_same_status(stub: AsyncStub) -> None:
     """GetPlayerStats and ResolvePlayer fail with the same codes and reasons as the stream."""
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.GetPlayerStats(pb.GetPlayerStatsRequest(player=PRIVATE_STEAM_ID), timeout=20)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.dbd.grades import grade_from_pips
 from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator
+
+if TYPE_CHECKING:
+    from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
 
 STREAM_TIMEOUT = 20.0
 
 
-async def collect(stub: pb_grpc.PlayerStatsServiceStub, player: str) -> list[tuple[float, pb.StreamPlayerStatsResponse]]:
+async def collect(stub: AsyncStub, player: str) -> list[tuple[float, pb.StreamPlayerStatsResponse]]:
     """Every message of a stream with its arrival time (seconds since the call started)."""
     started = time.monotonic()
     out = []
@@ -25,9 +28,7 @@ async def collect(stub: pb_grpc.PlayerStatsServiceStub, player: str) -> list[tup
     return out
 
 
-async def test_stream_sends_stats_then_achievements_then_ends(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_stream_sends_stats_then_achievements_then_ends(stub: AsyncStub, sim: RunningSimulator) -> None:
     """Exactly two messages: profile+stats first, achievements with 84 adepts second; stream ends OK."""
     messages = [m for _, m in await collect(stub, DEMO_STEAM_ID)]
     assert [m.WhichOneof("part") for m in messages] == ["stats", "achievements"]
@@ -62,9 +63,7 @@ async def test_stream_sends_stats_then_achievements_then_ends(
     assert sim.state.count("achievements") == 1
 
 
-async def test_stats_arrive_before_the_achievements_latency_has_passed(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_stats_arrive_before_the_achievements_latency_has_passed(stub: AsyncStub, sim: RunningSimulator) -> None:
     """With achievements 1.5 s slower than stats, the stats message comes first and well before them."""
     sim.state.set_latency("achievements", 1.5)
     timed = await collect(stub, DEMO_STEAM_ID)
@@ -75,9 +74,7 @@ async def test_stats_arrive_before_the_achievements_latency_has_passed(
     assert t_ach >= 1.5
 
 
-async def test_stats_and_achievements_are_fetched_concurrently(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_stats_and_achievements_are_fetched_concurrently(stub: AsyncStub, sim: RunningSimulator) -> None:
     """With 1 s for each, the stream takes about the slower of the two, not their 2 s sum."""
     sim.state.set_latency("stats", 1.0)
     sim.state.set_latency("achievements", 1.0)
@@ -95,9 +92,7 @@ async def test_stats_and_achievements_are_fetched_concurrently(
         "steamcommunity.com/id/demo",
     ],
 )
-async def test_all_player_forms_reach_the_same_player(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator, player: str
-) -> None:
+async def test_all_player_forms_reach_the_same_player(stub: AsyncStub, sim: RunningSimulator, player: str) -> None:
     """SteamID64, vanity name and both URL forms name the same account; only names cost a vanity call."""
     response = await stub.GetPlayerStats(pb.GetPlayerStatsRequest(player=player), timeout=STREAM_TIMEOUT)
     assert response.stats.profile.steam_id == DEMO_STEAM_ID
@@ -105,7 +100,7 @@ async def test_all_player_forms_reach_the_same_player(
     assert sim.state.count("vanity") == expected_vanity_calls
 
 
-async def test_unary_returns_both_parts(stub: pb_grpc.PlayerStatsServiceStub) -> None:
+async def test_unary_returns_both_parts(stub: AsyncStub) -> None:
     """GetPlayerStats holds the stats and the settled achievements in one response."""
     response = await stub.GetPlayerStats(pb.GetPlayerStatsRequest(player="demo"), timeout=STREAM_TIMEOUT)
     assert response.stats.profile.persona_name == "Demo Survivor"
@@ -113,7 +108,7 @@ async def test_unary_returns_both_parts(stub: pb_grpc.PlayerStatsServiceStub) ->
     assert not response.achievements.HasField("unavailable")
 
 
-async def test_resolve_player_by_url(stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator) -> None:
+async def test_resolve_player_by_url(stub: AsyncStub, sim: RunningSimulator) -> None:
     """ResolvePlayer returns the SteamID64 and persona of a vanity URL without touching stats."""
     response = await stub.ResolvePlayer(
         pb.ResolvePlayerRequest(player="https://steamcommunity.com/id/demo"), timeout=STREAM_TIMEOUT
@@ -124,9 +119,7 @@ async def test_resolve_player_by_url(stub: pb_grpc.PlayerStatsServiceStub, sim: 
     assert sim.state.count("vanity") == 1
 
 
-async def test_achievements_failing_still_delivers_stats(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_achievements_failing_still_delivers_stats(stub: AsyncStub, sim: RunningSimulator) -> None:
     """When Steam's achievements call fails, the stream sends stats, then an unavailable part, and ends OK."""
     sim.state.set_latency("achievements", 0.0)
     sim.state.script("achievements", [FaultKind.HTTP_503] * 20)
@@ -138,13 +131,12 @@ async def test_achievements_failing_still_delivers_stats(
     assert not messages[1].achievements.HasField("achievements")
 
 
-async def test_client_cancel_stops_upstream_work(
-    stub: pb_grpc.PlayerStatsServiceStub, sim: RunningSimulator
-) -> None:
+async def test_client_cancel_stops_upstream_work(stub: AsyncStub, sim: RunningSimulator) -> None:
     """A caller that cancels after the stats message leaves no stream running on the server."""
     sim.state.set_latency("achievements", 5.0)
     call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=DEMO_STEAM_ID), timeout=STREAM_TIMEOUT)
     first = await call.read()
+    assert isinstance(first, pb.StreamPlayerStatsResponse)
     assert first.WhichOneof("part") == "stats"
     call.cancel()
     with pytest.raises(asyncio.CancelledError):

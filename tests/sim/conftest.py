@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from dbd_playerstats.sim import RunningSimulator, running_simulator
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, FaultKind, RunningSimulator, StatsVariant
 
 KEY = "sim-key"

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from dbd_playerstats.sim import (
     DEMO_STEAM_ID,
     FRESH_STEAM_ID,

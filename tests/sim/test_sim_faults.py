@@ -8,6 +8,7 @@ import time
 
 import aiohttp
 import pytest
+
 from dbd_playerstats.sim import (
     DEMO_STEAM_ID,
     FRESH_STEAM_ID,

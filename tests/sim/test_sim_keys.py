@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator, SimState, running_simulator
 
 KEYED_PATHS = [

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from dbd_playerstats.sim import DEMO_STEAM_ID
 from dbd_playerstats.sim.main import main
 

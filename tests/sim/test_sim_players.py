@@ -6,6 +6,7 @@ import json
 
 import aiohttp
 import pytest
+
 from dbd_playerstats.sim import (
     HIDDEN_GAMES_STEAM_ID,
     NEVER_PLAYED_STEAM_ID,

@@ -17,6 +17,8 @@ import pytest
 import yarl
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from dbd_playerstats import steam
 from dbd_playerstats.steam import errors as steam_errors
 from dbd_playerstats.steam import models as steam_models
@@ -45,7 +47,6 @@ from dbd_playerstats.steam.models import (
     UserStats,
     Visibility,
 )
-from multidict import CIMultiDict, CIMultiDictProxy
 
 KEY = "F00DBABE0123456789ABCDEFDEADBEEF"
 SID = "76561197960265729"

@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
     SteamClientError,
@@ -41,8 +44,6 @@ from dbd_playerstats.steam.parse import (
     parse_user_stats,
     parse_vanity,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 SID = "76561197960265729"
 JSON = "application/json; charset=utf-8"

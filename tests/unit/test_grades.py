@@ -50,5 +50,5 @@ def test_negative_pips_are_treated_as_the_lowest_grade() -> None:
 
 def test_grades_never_decrease_as_pips_grow() -> None:
     """More pips never yield a lower grade."""
-    ranks = [(grade_from_pips(p).tier, -grade_from_pips(p).level) for p in range(0, 120)]
+    ranks = [(grade_from_pips(p).tier, -grade_from_pips(p).level) for p in range(120)]
     assert ranks == sorted(ranks)

@@ -151,8 +151,7 @@ def adepts_from_schema(achievements: Iterable[SchemaAchievement]) -> tuple[Adept
 def fallback_adepts() -> tuple[AdeptDef, ...]:
     """The built-in list, for when the schema cannot be fetched."""
     return _ordered(
-        AdeptDef(api, character, role, f"Adept {character}")
-        for api, (character, role) in FALLBACK_ADEPTS.items()
+        AdeptDef(api, character, role, f"Adept {character}") for api, (character, role) in FALLBACK_ADEPTS.items()
     )
 
 
