@@ -1,0 +1,84 @@
+"""Resilience between fetch orchestration and Steam: retries, circuit breakers, the shared budget, deadlines.
+
+`ResilientUpstream.from_settings(settings.resilience)` is the `dbd_playerstats.upstream.Upstream` the server
+uses; telemetry subscribes to its typed events with `add_observer`. Modules, one job each: `policy` (frozen
+values and error classes), `retry` (the one backoff decorator), `breaker` (purgatory plus the half-open gate),
+`ratelimit` (token bucket), `upstream` (the assembly), `events` (what observers receive).
+"""
+
+from dbd_playerstats.resilience.breaker import EXCLUDE, NEUTRAL, Admission, Breakers, Outcome, outcome_of
+from dbd_playerstats.resilience.events import (
+    AttemptFinished,
+    AttemptStarted,
+    BreakerRejected,
+    BreakerState,
+    BreakerTransition,
+    ErrorClass,
+    GaveUp,
+    RateLimitRejected,
+    RateLimitSlowedDown,
+    RateLimitWaited,
+    ResilienceEvent,
+    ResilienceObserver,
+    RetryScheduled,
+)
+from dbd_playerstats.resilience.policy import (
+    BreakerPolicy,
+    ClassPolicy,
+    RateLimitPolicy,
+    ResiliencePolicy,
+    RetryPolicy,
+    classify,
+    steam_retry_after,
+)
+from dbd_playerstats.resilience.ratelimit import (
+    InMemoryTokenBucket,
+    RateLimiter,
+    Reservation,
+    TokenBucket,
+    TokenUnavailable,
+)
+from dbd_playerstats.resilience.retry import GiveUp, GiveUpReason, Retrying, ScheduledRetry, Sleep, Uniform
+from dbd_playerstats.resilience.upstream import ResilientUpstream, breaker_name
+
+__all__ = [
+    "EXCLUDE",
+    "NEUTRAL",
+    "Admission",
+    "AttemptFinished",
+    "AttemptStarted",
+    "BreakerPolicy",
+    "BreakerRejected",
+    "BreakerState",
+    "BreakerTransition",
+    "Breakers",
+    "ClassPolicy",
+    "ErrorClass",
+    "GaveUp",
+    "GiveUp",
+    "GiveUpReason",
+    "InMemoryTokenBucket",
+    "Outcome",
+    "RateLimitPolicy",
+    "RateLimitRejected",
+    "RateLimitSlowedDown",
+    "RateLimitWaited",
+    "RateLimiter",
+    "Reservation",
+    "ResilienceEvent",
+    "ResilienceObserver",
+    "ResiliencePolicy",
+    "ResilientUpstream",
+    "RetryPolicy",
+    "RetryScheduled",
+    "Retrying",
+    "ScheduledRetry",
+    "Sleep",
+    "TokenBucket",
+    "TokenUnavailable",
+    "Uniform",
+    "breaker_name",
+    "classify",
+    "outcome_of",
+    "steam_retry_after",
+]

@@ -1,0 +1,152 @@
+"""The per-endpoint circuit breaker through the real server: opens, fails fast, admits N trials, closes, re-opens."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from dbd.playerstats.v1 import playerstats_pb2 as pb
+from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.settings import Settings
+from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator
+
+if TYPE_CHECKING:
+    from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
+    from tests.conftest import ServeFn
+
+StartFn = Callable[..., Awaitable["AsyncStub"]]
+
+# Three failures open it, two trials close it; one attempt per call so each failed RPC is one breaker failure.
+BREAKER = {
+    "cb_max_fails": 3,
+    "cb_half_open_requests": 2,
+    "max_retries": 0,
+    "base_backoff_ms": 1,
+    "max_backoff_ms": 5,
+    "rate_limit_per_min": 60_000,
+    "burst_limit": 100,
+}
+
+
+@pytest.fixture
+async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
+    """Start the real server with the BREAKER resilience settings (plus overrides) and return a stub on it."""
+    channels: list[grpc.aio.Channel] = []
+
+    async def start(**overrides: float) -> AsyncStub:
+        resilience = replace(settings.resilience, **(BREAKER | overrides))  # type: ignore[arg-type]
+        running = await serve(replace(settings, resilience=resilience))
+        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
+        return pb_grpc.PlayerStatsServiceStub(channels[-1])
+
+    yield start
+    for channel in channels:
+        await channel.close()
+
+
+async def resolve(stub: AsyncStub) -> grpc.aio.AioRpcError | None:
+    """ResolvePlayer for the demo player (one profile call): None on success, else the error."""
+    try:
+        await stub.ResolvePlayer(pb.ResolvePlayerRequest(player=DEMO_STEAM_ID), timeout=20)
+    except grpc.aio.AioRpcError as err:
+        return err
+    return None
+
+
+def details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
+    """The ErrorInfo reason and the RetryInfo delay in seconds (None when absent)."""
+    status = rpc_status.from_call(err)
+    assert status is not None
+    reason, retry = "", None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry_info = error_details_pb2.RetryInfo()
+            detail.Unpack(retry_info)
+            retry = retry_info.retry_delay.ToTimedelta().total_seconds()
+    return reason, retry
+
+
+async def open_breaker(stub: AsyncStub, sim: RunningSimulator) -> None:
+    """Three failed profile calls (503): each is UNAVAILABLE / UPSTREAM_UNAVAILABLE and reaches Steam."""
+    sim.state.script("profile", [FaultKind.HTTP_503] * 3)
+    for _ in range(3):
+        err = await resolve(stub)
+        assert err is not None
+        assert err.code() == grpc.StatusCode.UNAVAILABLE
+        assert details(err)[0] == "UPSTREAM_UNAVAILABLE"
+    assert sim.state.count("profile") == 3
+
+
+async def wait_until_half_open(stub: AsyncStub) -> None:
+    """Ask once (refused without Steam traffic) and sleep for the RetryInfo the breaker answers with."""
+    err = await resolve(stub)
+    assert err is not None
+    reason, retry = details(err)
+    assert reason == "UPSTREAM_CIRCUIT_OPEN"
+    assert retry is not None
+    await asyncio.sleep(retry + 0.05)
+
+
+async def test_opens_after_max_fails_then_fails_fast_with_retry_info(start: StartFn, sim: RunningSimulator) -> None:
+    """After CB_MAX_FAILS failures: UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, RetryInfo = time left, no Steam request."""
+    stub = await start(cb_reset_timeout_secs=30)
+    await open_breaker(stub, sim)
+    for _ in range(3):
+        started = time.monotonic()
+        err = await resolve(stub)
+        elapsed = time.monotonic() - started
+        assert err is not None
+        assert err.code() == grpc.StatusCode.UNAVAILABLE
+        reason, retry = details(err)
+        assert reason == "UPSTREAM_CIRCUIT_OPEN"
+        assert retry is not None
+        assert 25 < retry <= 30
+        assert elapsed < 0.5, "failing fast means no upstream wait"
+    assert sim.state.count("profile") == 3, "no traffic while open"
+
+
+async def test_half_open_admits_exactly_the_trials_then_closes(start: StartFn, sim: RunningSimulator) -> None:
+    """After the ttl, of five concurrent calls exactly CB_HALF_OPEN_REQUESTS reach Steam; their success closes it."""
+    stub = await start(cb_reset_timeout_secs=0.5)
+    await open_breaker(stub, sim)
+    await wait_until_half_open(stub)
+    sim.state.set_latency("profile", 0.5)  # keep the trials in flight while the others arrive
+    results = await asyncio.gather(*(resolve(stub) for _ in range(5)))
+    rejected = [err for err in results if err is not None]
+    assert len(rejected) == 3
+    assert {details(err)[0] for err in rejected} == {"UPSTREAM_CIRCUIT_OPEN"}
+    assert all(details(err)[1] is not None for err in rejected)
+    assert sim.state.count("profile") == 3 + 2
+    sim.state.set_latency("profile", 0)
+    assert await resolve(stub) is None, "closed after both trials succeeded"
+    assert sim.state.count("profile") == 3 + 2 + 1
+
+
+async def test_a_failed_trial_reopens_it(start: StartFn, sim: RunningSimulator) -> None:
+    """A trial that fails re-opens the breaker at once for a full CB_RESET_TIMEOUT_SECS."""
+    stub = await start(cb_reset_timeout_secs=1.0)
+    await open_breaker(stub, sim)
+    await wait_until_half_open(stub)
+    sim.state.script("profile", [FaultKind.HTTP_503])
+    trial = await resolve(stub)
+    assert trial is not None
+    assert details(trial)[0] == "UPSTREAM_UNAVAILABLE"
+    err = await resolve(stub)
+    assert err is not None
+    reason, retry = details(err)
+    assert reason == "UPSTREAM_CIRCUIT_OPEN"
+    assert retry is not None
+    assert 0.5 < retry <= 1.0, "a fresh ttl, not what was left of the old one"
+    assert sim.state.count("profile") == 3 + 1

@@ -1,0 +1,201 @@
+"""The shared Steam budget, deadlines and partial results through the real server and simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from dbd.playerstats.v1 import playerstats_pb2 as pb
+from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.settings import Settings
+from dbd_playerstats.sim import DEMO_STEAM_ID, Fault, FaultKind, RunningSimulator, synthetic_steam_id
+
+if TYPE_CHECKING:
+    from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
+    from tests.conftest import ServeFn
+
+StartFn = Callable[..., Awaitable["AsyncStub"]]
+
+ROOMY = {
+    "base_backoff_ms": 1,
+    "max_backoff_ms": 5,
+    "rate_limit_per_min": 60_000,
+    "burst_limit": 100,
+    "cb_max_fails": 1000,
+}
+LAG_SECS = 0.05
+"""Allowed difference between a token's grant and the simulator's log of the request (loopback + event loops)."""
+
+
+@pytest.fixture
+async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
+    """Start the real server with ROOMY resilience settings (plus overrides) and return a stub on it."""
+    channels: list[grpc.aio.Channel] = []
+
+    async def start(**overrides: float) -> AsyncStub:
+        resilience = replace(settings.resilience, **(ROOMY | overrides))  # type: ignore[arg-type]
+        running = await serve(replace(settings, resilience=resilience))
+        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
+        return pb_grpc.PlayerStatsServiceStub(channels[-1])
+
+    yield start
+    for channel in channels:
+        await channel.close()
+
+
+def details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
+    """The ErrorInfo reason and the RetryInfo delay in seconds (None when absent)."""
+    status = rpc_status.from_call(err)
+    assert status is not None
+    reason, retry = "", None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry_info = error_details_pb2.RetryInfo()
+            detail.Unpack(retry_info)
+            retry = retry_info.retry_delay.ToTimedelta().total_seconds()
+    return reason, retry
+
+
+async def resolve(stub: AsyncStub, player: str, timeout: float = 20) -> pb.ResolvePlayerResponse:
+    return await stub.ResolvePlayer(pb.ResolvePlayerRequest(player=player), timeout=timeout)
+
+
+async def wait_for_status(sim: RunningSimulator, status: int) -> float:
+    """The log time of the first request answered with `status`, waiting for it (at most 5 s)."""
+    async with asyncio.timeout(5):
+        while True:
+            for record in sim.state.requests():
+                if record.status == status:
+                    return record.time
+            await asyncio.sleep(0.01)
+
+
+async def test_steam_never_sees_more_than_the_bucket_allows(start: StartFn, sim: RunningSimulator) -> None:
+    """Eight concurrent calls at 5/s with burst 2: in every window W, requests <= burst + rate * W."""
+    burst, rate, calls = 2, 5.0, 8
+    stub = await start(rate_limit_per_min=int(rate * 60), burst_limit=burst)
+    players = [synthetic_steam_id(i) for i in range(calls)]
+    await asyncio.gather(*(resolve(stub, player) for player in players))
+    times = sorted(record.time for record in sim.state.requests())
+    assert len(times) == calls
+    for first in range(len(times)):
+        for last in range(first, len(times)):
+            window = times[last] - times[first]
+            assert last - first + 1 <= burst + rate * (window + LAG_SECS), (first, last, window)
+    assert times[-1] - times[0] >= (calls - burst) / rate - LAG_SECS
+
+
+async def test_no_token_within_the_deadline_is_resource_exhausted(start: StartFn, sim: RunningSimulator) -> None:
+    """A token every 2 s, burst 1: a second call with 0.5 s left fails at once RESOURCE_EXHAUSTED + RetryInfo."""
+    stub = await start(rate_limit_per_min=30, burst_limit=1)
+    await resolve(stub, DEMO_STEAM_ID)
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await resolve(stub, synthetic_steam_id(1), timeout=0.5)
+    assert time.monotonic() - started < 0.4, "refused at once, not at the deadline"
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason, retry = details(info.value)
+    assert reason == "RATE_LIMITED"
+    assert retry is not None
+    assert 1.0 < retry <= 2.0
+    assert sim.state.count() == 1
+
+
+async def test_a_429_pauses_the_budget_for_every_call(start: StartFn, sim: RunningSimulator) -> None:
+    """After a 429 with Retry-After: 1, no request about anyone reaches Steam for that second."""
+    stub = await start()
+    limited, other = synthetic_steam_id(1), synthetic_steam_id(2)
+    sim.state.script("profile", [Fault(FaultKind.RATE_LIMIT, retry_after="1")], steam_id=limited)
+    first = asyncio.create_task(resolve(stub, limited))
+    answered_429_at = await wait_for_status(sim, 429)
+    await resolve(stub, other)
+    await first
+    later = [record for record in sim.state.requests() if record.status != 429]
+    assert {record.steam_id for record in later} == {limited, other}
+    assert all(record.time >= answered_429_at + 1.0 - 0.01 for record in later), "10 ms for timer granularity"
+
+
+async def test_a_short_client_deadline_is_respected(start: StartFn, sim: RunningSimulator) -> None:
+    """Steam slow (0.4 s) and failing, a 1 s client deadline: the RPC ends within a bound, no attempt starts late."""
+    stub = await start(max_retries=10, base_backoff_ms=50, max_backoff_ms=50)
+    sim.state.set_latency("profile", 0.4)
+    sim.state.script("profile", [FaultKind.HTTP_503] * 20)
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await resolve(stub, DEMO_STEAM_ID, timeout=1.0)
+    assert time.monotonic() - started < 1.0 + 0.5
+    assert info.value.code() in {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE}
+    answered = [record for record in sim.state.requests() if record.status == 503]
+    assert 1 <= len(answered) <= 3
+    assert all(record.time - 0.4 < started + 1.0 for record in answered), "every attempt started before the deadline"
+    assert sim.state.count("profile") <= 3
+
+
+async def test_achievements_failing_leave_the_stream_with_stats(start: StartFn, sim: RunningSimulator) -> None:
+    """Achievements 429 with a Retry-After beyond the deadline: stats, then achievements unavailable with the hint."""
+    stub = await start()
+    sim.state.script("achievements", [Fault(FaultKind.RATE_LIMIT, retry_after="30")])
+    started = time.monotonic()
+    call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=DEMO_STEAM_ID), timeout=5)
+    messages = [message async for message in call]
+    assert time.monotonic() - started < 3, "a wait past the deadline is not taken"
+    assert [m.WhichOneof("part") for m in messages] == ["stats", "achievements"]
+    assert messages[0].stats.profile.steam_id == DEMO_STEAM_ID
+    unavailable = messages[1].achievements.unavailable
+    assert unavailable.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert unavailable.reason == "UPSTREAM_RATE_LIMITED"
+    assert unavailable.retry_after_ms == 30_000
+    assert sim.state.count("achievements") == 1
+
+
+async def test_an_open_achievements_breaker_leaves_unary_stats(start: StartFn, sim: RunningSimulator) -> None:
+    """With the achievements breaker open, GetPlayerStats returns stats and achievements unavailable + retry hint."""
+    stub = await start(cb_max_fails=2, max_retries=0, cb_reset_timeout_secs=30)
+    sim.state.script("achievements", [FaultKind.HTTP_503] * 2)
+    for _ in range(2):
+        response = await stub.GetPlayerStats(pb.GetPlayerStatsRequest(player=DEMO_STEAM_ID), timeout=10)
+        assert response.achievements.unavailable.reason == "UPSTREAM_UNAVAILABLE"
+    response = await stub.GetPlayerStats(pb.GetPlayerStatsRequest(player=DEMO_STEAM_ID), timeout=10)
+    assert response.stats.profile.steam_id == DEMO_STEAM_ID
+    unavailable = response.achievements.unavailable
+    assert unavailable.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert unavailable.reason == "UPSTREAM_CIRCUIT_OPEN"
+    assert 25_000 < unavailable.retry_after_ms <= 30_000
+    assert sim.state.count("achievements") == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"BASE_BACKOFF_MS": "500", "MAX_BACKOFF_MS": "100"}, "MAX_BACKOFF_MS=100: must be at least BASE_BACKOFF_MS"),
+        ({"CB_HALF_OPEN_REQUESTS": "0"}, "CB_HALF_OPEN_REQUESTS='0': expected a whole number >= 1"),
+    ],
+)
+async def test_invalid_resilience_configuration_stops_start_up(env: dict[str, str], fragment: str) -> None:
+    """A bad resilience variable stops playerstats-server with exit 2 and one line naming it, value and rule."""
+    exe = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    proc = await asyncio.create_subprocess_exec(
+        exe, env=os.environ | env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 2
+    assert len(lines) == 1
+    assert fragment in lines[0]
