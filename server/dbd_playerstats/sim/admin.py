@@ -12,6 +12,9 @@ All bodies are JSON; a malformed request gets 400 `{"error": "..."}`. Admin requ
 - `POST /_sim/error-rate` `{"endpoint", "kind", "probability", "seed"?, "retry_after"?, "stall_seconds"?}`:
   seeded random fault; probability 0 removes it; `seed` defaults to the simulator's `--seed`.
 - `POST /_sim/keys` `{"valid": ["k1"]}`: replace the accepted API keys.
+- `POST /_sim/achievements` `{"steam_id": ID, "overrides": {"ACH_X": 0, "ACH_Y": null}}`: what
+  GetPlayerAchievements answers for that player (unlock time in epoch seconds, 0 locked, null left out; `{}`
+  clears); answers `{"steam_id": ID, "overrides": n}`.
 - `POST /_sim/variants` `{"private_stats"?, "never_played_stats"?, "unknown_stats"?}`: each one of
   `html500`, `empty400`, `no_stats200`.
 - `GET /_sim/requests`: `{"now": t, "requests": [{"time", "endpoint", "steam_id", "status"}, ...]}`.
@@ -122,6 +125,18 @@ async def _keys(request: web.Request, state: SimState) -> dict[str, list[str]]:
     return {"valid": sorted(state.valid_keys)}
 
 
+async def _achievements(request: web.Request, state: SimState) -> dict[str, Any]:
+    body = await _json_object(request)
+    steam_id = body.get("steam_id")
+    overrides = body.get("overrides")
+    if not isinstance(steam_id, str) or not steam_id:
+        raise _AdminError("steam_id must be a non-empty string")
+    if not isinstance(overrides, dict):
+        raise _AdminError("overrides must be an object of api name -> unlock time or null")
+    state.override_achievements(steam_id, overrides)
+    return {"steam_id": steam_id, "overrides": len(state.achievement_overrides(steam_id))}
+
+
 async def _variants(request: web.Request, state: SimState) -> dict[str, str]:
     body = await _json_object(request)
     unknown = set(body) - {"private_stats", "never_played_stats", "unknown_stats"}
@@ -159,6 +174,7 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
         web.post("/_sim/faults", _admin(_faults, state)),
         web.post("/_sim/error-rate", _admin(_error_rate, state)),
         web.post("/_sim/keys", _admin(_keys, state)),
+        web.post("/_sim/achievements", _admin(_achievements, state)),
         web.post("/_sim/variants", _admin(_variants, state)),
         web.get("/_sim/requests", _admin(_requests, state)),
         web.get("/_sim/config", _admin(_config, state)),

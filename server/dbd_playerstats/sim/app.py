@@ -82,7 +82,9 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/ISteamUserStats/GetPlayerAchievements",
         ("v1", "v0001"),
         needs_key=True,
-        answer=lambda query, _state: steam_api.answer_achievements(query),
+        answer=lambda query, state: steam_api.answer_achievements(
+            query, state.achievement_overrides(query.get("steamid", ""))
+        ),
         players=_steamid,
         log_id=lambda query: query.get("steamid") or None,
     ),

@@ -99,10 +99,11 @@ class SimState:
         self._rates: dict[str, tuple[ErrorRate, random.Random]] = {}
         self._counts: Counter[str] = Counter()
         self._player_counts: Counter[tuple[str, str]] = Counter()
+        self._achievement_overrides: dict[str, dict[str, int | None]] = {}
         self.reset()
 
     def reset(self) -> None:
-        """Back to the constructor's configuration; clear scripted faults, counters and the log."""
+        """Back to the constructor's configuration; clear scripted faults, achievement overrides, counters, log."""
         self.valid_keys = self._baseline_keys
         self.variants = self._baseline_variants
         self._latency = {}
@@ -112,6 +113,7 @@ class SimState:
         for endpoint, rate in self._baseline_rates.items():
             self.set_error_rate(endpoint, rate)
         self._queues = {endpoint: deque() for endpoint in ENDPOINTS}
+        self._achievement_overrides = {}
         self._counts.clear()
         self._player_counts.clear()
         self._log.clear()
@@ -165,6 +167,31 @@ class SimState:
     def pending(self, endpoint: str) -> tuple[Fault, ...]:
         """Scripted faults not yet consumed for `endpoint`, in order."""
         return tuple(self._queues[check_endpoint(endpoint)])
+
+    def override_achievements(self, steam_id: str, overrides: Mapping[str, int | None]) -> None:
+        """Change what GetPlayerAchievements answers for `steam_id` until `reset()` (an empty map clears it).
+
+        `overrides` maps api name -> unlock time in epoch seconds (0: locked), or None to leave that achievement
+        out of the answer, as a Steam answer that lost it would. Names the schema lacks are ignored; players
+        whose achievements Steam refuses are unaffected; GetUserStatsForGame is not changed.
+        """
+        checked: dict[str, int | None] = {}
+        for api_name, unlock_time in overrides.items():
+            if not api_name:
+                raise ValueError("achievement override names must be non-empty")
+            if unlock_time is not None and (
+                isinstance(unlock_time, bool) or not isinstance(unlock_time, int) or unlock_time < 0
+            ):
+                raise ValueError(f"unlock time of {api_name} must be epoch seconds >= 0 or None, got {unlock_time!r}")
+            checked[api_name] = unlock_time
+        if checked:
+            self._achievement_overrides[steam_id] = checked
+        else:
+            self._achievement_overrides.pop(steam_id, None)
+
+    def achievement_overrides(self, steam_id: str) -> Mapping[str, int | None]:
+        """The overrides in force for `steam_id` (empty when none)."""
+        return self._achievement_overrides.get(steam_id, {})
 
     def set_error_rate(self, endpoint: str, rate: ErrorRate | None) -> None:
         """Answer `endpoint` with `rate.fault` with probability `rate.probability` (None or 0 removes it).

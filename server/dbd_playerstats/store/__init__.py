@@ -1,0 +1,65 @@
+"""The achievements store: nothing once unlocked is ever lost, and the last good data outlives Steam outages.
+
+`open_store(settings.store)` picks the backend: PostgreSQL when DATABASE_URL is set (shared by replicas), else
+the embedded SQLite file under PLAYERSTATS_DATA_DIR. Call `await store.migrate()` before use and
+`await store.close()` at shutdown. The merge rules are in `dbd_playerstats.store.merge`; the schema in
+`dbd_playerstats.store.migrations`.
+"""
+
+from __future__ import annotations
+
+from dbd_playerstats.settings import StoreSettings
+from dbd_playerstats.store.base import AchievementStore, AuditRow, StatsSnapshot, StoreError
+from dbd_playerstats.store.merge import (
+    LOCKED,
+    Decision,
+    MergeCounts,
+    MergePolicy,
+    MergeResult,
+    Snapshot,
+    StoredAchievements,
+    join,
+    join_states,
+    merge,
+    normalise,
+)
+from dbd_playerstats.store.migrations import LATEST_VERSION, MIGRATIONS
+from dbd_playerstats.store.postgres import PostgresStore, redact_url
+from dbd_playerstats.store.sqlite import SQLITE_FILENAME, SqliteStore
+
+
+async def open_store(settings: StoreSettings) -> AchievementStore:
+    """PostgresStore when `settings.database_url` is set, else SqliteStore at `data_dir/playerstats.sqlite3`.
+
+    The directory is created if needed; StoreError (an OSError) names the variable at fault.
+    """
+    url = settings.database_url.get()
+    if url:
+        return await PostgresStore.open(url)
+    return await SqliteStore.open(settings.data_dir / SQLITE_FILENAME)
+
+
+__all__ = [
+    "LATEST_VERSION",
+    "LOCKED",
+    "MIGRATIONS",
+    "SQLITE_FILENAME",
+    "AchievementStore",
+    "AuditRow",
+    "Decision",
+    "MergeCounts",
+    "MergePolicy",
+    "MergeResult",
+    "PostgresStore",
+    "Snapshot",
+    "SqliteStore",
+    "StatsSnapshot",
+    "StoreError",
+    "StoredAchievements",
+    "join",
+    "join_states",
+    "merge",
+    "normalise",
+    "open_store",
+    "redact_url",
+]

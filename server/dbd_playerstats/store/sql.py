@@ -1,0 +1,269 @@
+"""The store logic both SQL backends share: one set of statements, one merge transaction, one row mapping.
+
+Statements use PostgreSQL's numbered placeholders (`$1`); the SQLite backend rewrites them to SQLite's `?1`.
+A backend supplies only connections and transactions (`SqlStore._transaction`), and translates its driver's
+exceptions into `StoreError` inside its `Tx`.
+
+The merge transaction (`merge_achievements`)::
+
+    BEGIN + the player's lock        SQLite: BEGIN IMMEDIATE (the database write lock, taken before reading)
+                                     PostgreSQL: ensure the players row, then SELECT ... FOR UPDATE on it
+    read players + achievements      the stored state, seen only after the lock is held
+    merge(stored, snapshot, policy)  pure (store.merge)
+    write players + changed rows     only when accepted
+    insert merge_audit               always
+    COMMIT
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol
+
+from dbd_playerstats.achievements import UnlockState
+from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
+from dbd_playerstats.store.base import AuditRow, StatsSnapshot, StoreError
+from dbd_playerstats.store.merge import (
+    Decision,
+    MergeCounts,
+    MergePolicy,
+    MergeResult,
+    Snapshot,
+    StoredAchievements,
+    merge,
+)
+from dbd_playerstats.store.migrations import LATEST_VERSION, Dialect, SchemaTooNewError, apply_migrations
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_PLACEHOLDER: Final = re.compile(r"\$(\d+)")
+
+
+class Tx(Protocol):
+    """Statements inside one transaction; every method raises StoreError when the driver fails."""
+
+    async def fetch(self, sql: str, *args: object) -> Sequence[Sequence[Any]]:
+        """Rows of a query (or of a statement with RETURNING)."""
+        ...
+
+    async def execute(self, sql: str, *args: object) -> None:
+        """Run one statement."""
+        ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement once per row of arguments."""
+        ...
+
+
+def sqlite_placeholders(sql: str) -> str:
+    """`$1` -> `?1`: SQLite's numbered parameters bind by position just as PostgreSQL's do."""
+    return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch (exact integer arithmetic; `moment` must be aware)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_us(micros: int) -> datetime:
+    """The aware UTC datetime of `to_us`."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+SELECT_PLAYER: Final = "SELECT last_snapshot_at_us FROM players WHERE steam_id = $1"
+SELECT_ACHIEVEMENTS: Final = "SELECT api_name, unlocked, unlock_time_us FROM achievements WHERE steam_id = $1"
+UPSERT_PLAYER: Final = """
+INSERT INTO players (steam_id, last_snapshot_at_us, updated_at_us) VALUES ($1, $2, $3)
+ON CONFLICT (steam_id) DO UPDATE
+SET last_snapshot_at_us = excluded.last_snapshot_at_us, updated_at_us = excluded.updated_at_us"""
+UPSERT_ACHIEVEMENT: Final = """
+INSERT INTO achievements (steam_id, api_name, unlocked, unlock_time_us) VALUES ($1, $2, $3, $4)
+ON CONFLICT (steam_id, api_name) DO UPDATE
+SET unlocked = excluded.unlocked, unlock_time_us = excluded.unlock_time_us"""
+INSERT_AUDIT: Final = """
+INSERT INTO merge_audit
+    (steam_id, at_us, snapshot_at_us, decision, new_unlocks, rollbacks, earlier_times, snapshot_size, reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+SELECT_AUDIT: Final = """
+SELECT at_us, snapshot_at_us, decision, new_unlocks, rollbacks, earlier_times, snapshot_size, reason
+FROM merge_audit WHERE steam_id = $1 ORDER BY id"""
+UPSERT_STATS: Final = """
+INSERT INTO stats_snapshots (steam_id, fetched_at_us, profile_json, stats_json) VALUES ($1, $2, $3, $4)
+ON CONFLICT (steam_id) DO UPDATE
+SET fetched_at_us = excluded.fetched_at_us, profile_json = excluded.profile_json, stats_json = excluded.stats_json
+WHERE excluded.fetched_at_us >= stats_snapshots.fetched_at_us
+RETURNING steam_id"""
+SELECT_STATS: Final = "SELECT fetched_at_us, profile_json, stats_json FROM stats_snapshots WHERE steam_id = $1"
+SELECT_VERSIONS: Final = "SELECT version FROM schema_version ORDER BY version"
+
+
+class SqlStore(ABC):
+    """`AchievementStore` over any backend that provides `_transaction`."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def _transaction(self, *, lock_player: str | None = None, write: bool = True) -> AbstractAsyncContextManager[Tx]:
+        """A transaction, committed when the block ends normally and rolled back otherwise.
+
+        `lock_player` holds that player's merge lock for the whole transaction; `write=False` is a read-only,
+        consistent snapshot. The migration transaction (`_migration_transaction`) holds the migration lock.
+        """
+
+    @abstractmethod
+    def _migration_transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction holding the lock that serialises migrations across processes."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the backend's connections."""
+
+    async def migrate(self) -> int:
+        async with self._migration_transaction() as tx:
+            try:
+                await apply_migrations(tx, self.dialect, now_us=to_us(datetime.now(UTC)))
+            except SchemaTooNewError as exc:
+                raise StoreError(str(exc)) from exc
+        return LATEST_VERSION
+
+    async def applied_migrations(self) -> list[int]:
+        """Versions recorded in schema_version, in order (empty before the first `migrate`)."""
+        async with self._transaction(write=False) as tx:
+            if not await tx.fetch(_TABLE_EXISTS[self.dialect], "schema_version"):
+                return []
+            rows = await tx.fetch(SELECT_VERSIONS)
+        return [int(row[0]) for row in rows]
+
+    async def merge_achievements(
+        self, steam_id: str, snapshot: Snapshot, policy: MergePolicy, *, now: datetime | None = None
+    ) -> MergeResult:
+        now = now if now is not None else datetime.now(UTC)
+        async with self._transaction(lock_player=steam_id) as tx:
+            stored = await _load_achievements(tx, steam_id)
+            result = merge(stored, snapshot, policy, now=now)
+            if result.decision.accepted and result.state is not None:
+                await tx.execute(UPSERT_PLAYER, steam_id, to_us(result.state.last_snapshot_at), to_us(now))
+                if result.changed:
+                    await tx.executemany(
+                        UPSERT_ACHIEVEMENT,
+                        [_achievement_row(steam_id, name, state) for name, state in sorted(result.changed.items())],
+                    )
+            counts = result.counts
+            await tx.execute(
+                INSERT_AUDIT,
+                steam_id,
+                to_us(now),
+                to_us(snapshot.fetched_at),
+                result.decision.value,
+                counts.new_unlocks,
+                counts.rollbacks,
+                counts.earlier_times,
+                counts.snapshot_size,
+                result.reason,
+            )
+        return result
+
+    async def load_achievements(self, steam_id: str) -> StoredAchievements | None:
+        async with self._transaction(write=False) as tx:
+            return await _load_achievements(tx, steam_id)
+
+    async def save_stats(self, steam_id: str, snapshot: StatsSnapshot) -> bool:
+        profile_json, stats_json = encode_stats(snapshot)
+        async with self._transaction() as tx:
+            written = await tx.fetch(UPSERT_STATS, steam_id, to_us(snapshot.fetched_at), profile_json, stats_json)
+        return bool(written)
+
+    async def load_stats(self, steam_id: str) -> StatsSnapshot | None:
+        async with self._transaction(write=False) as tx:
+            rows = await tx.fetch(SELECT_STATS, steam_id)
+        if not rows:
+            return None
+        fetched_at_us, profile_json, stats_json = rows[0]
+        return decode_stats(int(fetched_at_us), str(profile_json), str(stats_json))
+
+    async def audit(self, steam_id: str) -> list[AuditRow]:
+        async with self._transaction(write=False) as tx:
+            rows = await tx.fetch(SELECT_AUDIT, steam_id)
+        return [
+            AuditRow(
+                at=from_us(int(at_us)),
+                snapshot_at=from_us(int(snapshot_at_us)),
+                decision=Decision(str(decision)),
+                counts=MergeCounts(int(new_unlocks), int(rollbacks), int(earlier), int(size)),
+                reason=str(reason),
+            )
+            for at_us, snapshot_at_us, decision, new_unlocks, rollbacks, earlier, size, reason in rows
+        ]
+
+
+_TABLE_EXISTS: Final[dict[Dialect, str]] = {
+    Dialect.SQLITE: "SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1",
+    Dialect.POSTGRES: "SELECT to_regclass($1)::text WHERE to_regclass($1) IS NOT NULL",
+}
+
+
+async def _load_achievements(tx: Tx, steam_id: str) -> StoredAchievements | None:
+    players = await tx.fetch(SELECT_PLAYER, steam_id)
+    if not players or players[0][0] is None:
+        return None
+    states: dict[str, UnlockState] = {}
+    for api_name, unlocked, unlock_time_us in await tx.fetch(SELECT_ACHIEVEMENTS, steam_id):
+        states[str(api_name)] = (bool(unlocked), None if unlock_time_us is None else from_us(int(unlock_time_us)))
+    return StoredAchievements(states, from_us(int(players[0][0])))
+
+
+def _achievement_row(steam_id: str, api_name: str, state: UnlockState) -> tuple[object, ...]:
+    unlocked, when = state
+    return (steam_id, api_name, unlocked, None if when is None or not unlocked else to_us(when))
+
+
+def encode_stats(snapshot: StatsSnapshot) -> tuple[str, str]:
+    """(profile JSON, stats JSON) of a snapshot; StoreError for values JSON cannot hold (NaN, infinity)."""
+    profile = snapshot.profile
+    try:
+        profile_json = json.dumps(
+            {
+                "steam_id": profile.steam_id,
+                "persona_name": profile.persona_name,
+                "profile_url": profile.profile_url,
+                "avatar_url": profile.avatar_url,
+                "visibility": int(profile.visibility),
+            },
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        stats_json = json.dumps([[s.name, s.value] for s in snapshot.stats], ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise StoreError(f"stats snapshot not stored: {exc}") from exc
+    return profile_json, stats_json
+
+
+def decode_stats(fetched_at_us: int, profile_json: str, stats_json: str) -> StatsSnapshot:
+    """The snapshot `encode_stats` wrote (ints stay ints and floats floats, as JSON keeps them apart)."""
+    raw_profile = json.loads(profile_json)
+    visibility = int(raw_profile["visibility"])
+    profile = PlayerSummary(
+        steam_id=str(raw_profile["steam_id"]),
+        persona_name=str(raw_profile["persona_name"]),
+        profile_url=str(raw_profile["profile_url"]),
+        avatar_url=str(raw_profile["avatar_url"]),
+        visibility=Visibility(visibility) if visibility in set(Visibility) else Visibility.UNKNOWN,
+    )
+    stats = tuple(StatValue(str(name), value) for name, value in json.loads(stats_json))
+    return StatsSnapshot(profile=profile, stats=stats, fetched_at=from_us(fetched_at_us))
+
+
+__all__ = [
+    "SqlStore",
+    "Tx",
+    "decode_stats",
+    "encode_stats",
+    "from_us",
+    "sqlite_placeholders",
+    "to_us",
+]
