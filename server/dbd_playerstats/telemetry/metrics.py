@@ -1,0 +1,157 @@
+"""The service's OpenTelemetry instruments, created once per `Telemetry`, with one method per thing measured.
+
+Names and attributes are stable (dashboards depend on them) and low in cardinality: no player ids, no URLs.
+Durations are histograms in seconds. Prometheus sees dots as underscores, counters with ``_total`` and seconds
+histograms with ``_seconds`` (e.g. ``playerstats_steam_attempts_total``, ``rpc_server_call_duration_seconds``).
+
+======================================  =========  ==================================================
+instrument                              kind       attributes
+======================================  =========  ==================================================
+``rpc.server.call.duration``            histogram  rpc.system, rpc.service, rpc.method, rpc.grpc.status_code
+``playerstats.steam.call.duration``     histogram  steam.endpoint, steam.outcome (one logical call)
+``playerstats.steam.attempts``          counter    steam.endpoint, steam.outcome (one HTTP attempt)
+``playerstats.steam.retries``           counter    steam.endpoint, error.class
+``playerstats.breaker.state``           gauge      breaker (0 closed, 1 half-open, 2 open)
+``playerstats.breaker.transitions``     counter    breaker, breaker.state (the new state)
+``playerstats.breaker.rejections``      counter    breaker
+``playerstats.ratelimit.wait.duration`` histogram  steam.endpoint
+``playerstats.ratelimit.rejections``    counter    steam.endpoint
+``playerstats.ratelimit.slowdowns``     counter    steam.endpoint
+``playerstats.ratelimit.tokens``        gauge      (none): tokens left in the shared Steam budget
+``playerstats.cache.lookups``           counter    cache, cache.result (hit / miss)
+``playerstats.coalesced.waits``         counter    steam.endpoint
+``playerstats.merge.decisions``         counter    merge.decision, merge.reason
+======================================  =========  ==================================================
+
+The aiohttp instrumentation adds ``http.client.request.duration`` per HTTP attempt.
+`steam.outcome` is ``ok``, ``cancelled`` or the error's ErrorInfo reason (``UPSTREAM_UNAVAILABLE``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.metrics import MeterProvider
+
+from dbd_playerstats.resilience.events import BreakerState
+
+METER_NAME: Final = "dbd_playerstats"
+SECONDS_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BREAKER_STATE_VALUES: Final[dict[BreakerState, int]] = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class Metrics:
+    """Every instrument of the service; each method records one measurement (never raises on bad labels)."""
+
+    def __init__(self, meter_provider: MeterProvider) -> None:
+        meter = meter_provider.get_meter(METER_NAME)
+        self._rpc_duration = meter.create_histogram(
+            "rpc.server.call.duration",
+            unit="s",
+            description="Duration of gRPC calls handled by the server, by method and status code.",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        self._steam_call_duration = meter.create_histogram(
+            "playerstats.steam.call.duration",
+            unit="s",
+            description="Duration of logical Steam calls (all attempts and waits), by endpoint and outcome.",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        self._steam_attempts = meter.create_counter(
+            "playerstats.steam.attempts", unit="{attempt}", description="HTTP attempts to Steam, by outcome."
+        )
+        self._steam_retries = meter.create_counter(
+            "playerstats.steam.retries", unit="{retry}", description="Retries scheduled, by error class."
+        )
+        self._breaker_state = meter.create_gauge(
+            "playerstats.breaker.state", unit="1", description="Circuit breaker state: 0 closed, 1 half-open, 2 open."
+        )
+        self._breaker_transitions = meter.create_counter(
+            "playerstats.breaker.transitions", unit="{transition}", description="Breaker state changes."
+        )
+        self._breaker_rejections = meter.create_counter(
+            "playerstats.breaker.rejections", unit="{call}", description="Calls failed fast by an open breaker."
+        )
+        self._ratelimit_wait = meter.create_histogram(
+            "playerstats.ratelimit.wait.duration",
+            unit="s",
+            description="Time calls waited for a token of the shared Steam budget.",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        self._ratelimit_rejections = meter.create_counter(
+            "playerstats.ratelimit.rejections", unit="{call}", description="Calls refused: no token in time."
+        )
+        self._ratelimit_slowdowns = meter.create_counter(
+            "playerstats.ratelimit.slowdowns", unit="{event}", description="Budget pauses after a Steam 429."
+        )
+        self._ratelimit_tokens = meter.create_gauge(
+            "playerstats.ratelimit.tokens", unit="{token}", description="Tokens left in the shared Steam budget."
+        )
+        self._cache_lookups = meter.create_counter(
+            "playerstats.cache.lookups", unit="{lookup}", description="Cache lookups, by cache and hit or miss."
+        )
+        self._coalesced_waits = meter.create_counter(
+            "playerstats.coalesced.waits", unit="{call}", description="Calls that waited for an identical call."
+        )
+        self._merge_decisions = meter.create_counter(
+            "playerstats.merge.decisions", unit="{decision}", description="Achievement snapshot merge decisions."
+        )
+
+    def rpc_finished(self, service: str, method: str, code: int, duration_secs: float) -> None:
+        """One RPC ended with gRPC status `code` after `duration_secs`."""
+        self._rpc_duration.record(
+            duration_secs,
+            {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "rpc.grpc.status_code": code},
+        )
+
+    def steam_call_finished(self, endpoint: str, outcome: str, duration_secs: float) -> None:
+        """One logical Steam call ended (all its attempts and waits included)."""
+        self._steam_call_duration.record(duration_secs, {"steam.endpoint": endpoint, "steam.outcome": outcome})
+
+    def steam_attempt(self, endpoint: str, outcome: str) -> None:
+        """One HTTP attempt to Steam ended with `outcome`."""
+        self._steam_attempts.add(1, {"steam.endpoint": endpoint, "steam.outcome": outcome})
+
+    def steam_retry(self, endpoint: str, error_class: str) -> None:
+        """A retry was scheduled after an error of `error_class`."""
+        self._steam_retries.add(1, {"steam.endpoint": endpoint, "error.class": error_class})
+
+    def breaker_transition(self, breaker: str, new: BreakerState) -> None:
+        """The breaker moved to `new`: the gauge takes its value and the transition is counted."""
+        self._breaker_state.set(BREAKER_STATE_VALUES.get(new, -1), {"breaker": breaker})
+        self._breaker_transitions.add(1, {"breaker": breaker, "breaker.state": new})
+
+    def breaker_rejection(self, breaker: str) -> None:
+        """A call failed fast on an open breaker."""
+        self._breaker_rejections.add(1, {"breaker": breaker})
+
+    def ratelimit_wait(self, endpoint: str, waited_secs: float) -> None:
+        """A call waited `waited_secs` for a token."""
+        self._ratelimit_wait.record(waited_secs, {"steam.endpoint": endpoint})
+
+    def ratelimit_rejection(self, endpoint: str) -> None:
+        """A call was refused a token within its deadline."""
+        self._ratelimit_rejections.add(1, {"steam.endpoint": endpoint})
+
+    def ratelimit_slowdown(self, endpoint: str) -> None:
+        """Steam's 429 paused the shared budget."""
+        self._ratelimit_slowdowns.add(1, {"steam.endpoint": endpoint})
+
+    def ratelimit_tokens(self, tokens: float) -> None:
+        """The shared budget now holds `tokens` tokens (for the limiter to report when it knows)."""
+        self._ratelimit_tokens.set(tokens)
+
+    def cache_lookup(self, cache: str, *, hit: bool) -> None:
+        """A lookup in `cache` (e.g. ``stats``, ``schema``) hit or missed."""
+        self._cache_lookups.add(1, {"cache": cache, "cache.result": "hit" if hit else "miss"})
+
+    def coalesced_wait(self, endpoint: str) -> None:
+        """A call waited for an identical call in flight instead of calling Steam itself."""
+        self._coalesced_waits.add(1, {"steam.endpoint": endpoint})
+
+    def merge_decision(self, decision: str, reason: str = "") -> None:
+        """A stored-vs-new achievements merge decided `decision` (e.g. ``accepted``, ``rejected``) for `reason`."""
+        self._merge_decisions.add(1, {"merge.decision": decision, "merge.reason": reason})
+
+
+__all__ = ["BREAKER_STATE_VALUES", "METER_NAME", "SECONDS_BUCKETS", "Metrics"]

@@ -1,0 +1,72 @@
+"""JSON log lines joined to traces, with the Steam key removed from every record."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+
+from dbd_playerstats.telemetry import Redactor, Telemetry, configure_logging
+
+SECRET = "LogLeakCanary9876543210"
+
+
+@pytest.fixture
+def output() -> Iterator[io.StringIO]:
+    """The root logger sends JSON lines to a buffer for the test; its previous handlers come back afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    buffer = io.StringIO()
+    configure_logging("DEBUG", Redactor([SECRET]), stream=buffer)
+    yield buffer
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+
+
+def lines(buffer: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_each_record_is_one_json_object_with_extras(output: io.StringIO) -> None:
+    """A record is one JSON line with time, level, logger, message and its extra fields; none outside a span."""
+    logging.getLogger("dbd_playerstats.rpc").info("%s done", "GetPlayerStats", extra={"grpc_code": "OK"})
+    (line,) = lines(output)
+    assert line["level"] == "INFO"
+    assert line["logger"] == "dbd_playerstats.rpc"
+    assert line["message"] == "GetPlayerStats done"
+    assert line["grpc_code"] == "OK"
+    assert "trace_id" not in line
+    assert str(line["time"]).endswith("+00:00")
+
+
+def test_records_carry_the_current_trace_and_span_ids(output: io.StringIO) -> None:
+    """Inside a span, a line carries that span's trace_id and span_id in hex."""
+    telemetry = Telemetry.disabled()  # non-recording spans still have ids
+    with telemetry.tracer.start_as_current_span("rpc") as span:
+        logging.getLogger("dbd_playerstats").warning("inside")
+    (line,) = lines(output)
+    context = span.get_span_context()
+    assert line["trace_id"] == trace.format_trace_id(context.trace_id)
+    assert line["span_id"] == trace.format_span_id(context.span_id)
+
+
+def test_key_is_redacted_from_message_arguments_extras_and_tracebacks(output: io.StringIO) -> None:
+    """The key and any key= value vanish from messages, arguments, extras and exception text, from any logger."""
+    url = f"http://steam/x?key={SECRET}&steamid=1"
+    logging.getLogger("aiohttp.access").info("GET %s", url)
+    logging.getLogger("dbd_playerstats").info("params", extra={"params": f"{{'key': '{SECRET}'}}"})
+    error = RuntimeError(f"failed calling {url}")
+    logging.getLogger("dbd_playerstats").error("call failed", exc_info=error)
+    text = output.getvalue()
+    assert SECRET not in text
+    parsed = lines(output)
+    assert parsed[0]["message"] == "GET http://steam/x?key=REDACTED&steamid=1"
+    assert "key=REDACTED" in str(parsed[2]["exception"])
+    assert "RuntimeError" in str(parsed[2]["exception"])
