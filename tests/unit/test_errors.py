@@ -39,6 +39,11 @@ def test_every_public_error_class_has_its_own_row(cls: type[BaseException]) -> N
         (errors.ProfilePrivateError("x"), grpc.StatusCode.FAILED_PRECONDITION, "PROFILE_PRIVATE"),
         (errors.CircuitOpenError("x", retry_after=3), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_CIRCUIT_OPEN"),
         (errors.RateLimitExceededError("x"), grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
+        (
+            errors.CallerQuotaExceededError("x", caller="id:a", retry_after=1),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "CALLER_QUOTA_EXCEEDED",
+        ),
         (errors.DeadlineExceededError("x"), grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
         (steam_errors.SteamServerError("x", endpoint="stats"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
         (steam_errors.SteamTimeoutError("x", endpoint="stats"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_TIMEOUT"),
@@ -80,6 +85,17 @@ def test_rich_status_carries_error_info_and_retry_info() -> None:
     assert (info.domain, info.reason) == ("playerstats.dbd", "UPSTREAM_CIRCUIT_OPEN")
     assert dict(info.metadata) == {"steam_id": "76561198000000001"}
     assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (2, 500_000_000)
+
+
+def test_caller_quota_status_names_the_caller_and_the_wait() -> None:
+    """A caller over its quota gets ErrorInfo metadata `caller` and RetryInfo with the time to its next token."""
+    status = to_rpc_status(errors.CallerQuotaExceededError("slow down", caller="cert:CN=alice", retry_after=0.25))
+    info = error_details_pb2.ErrorInfo()
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(info)
+    assert status.details[1].Unpack(retry)
+    assert (info.reason, dict(info.metadata)) == ("CALLER_QUOTA_EXCEEDED", {"caller": "cert:CN=alice"})
+    assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (0, 250_000_000)
 
 
 def test_unexpected_errors_hide_their_text() -> None:

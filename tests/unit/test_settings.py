@@ -1,8 +1,17 @@
 """Settings are read once from the environment; a bad value is one line naming the variable."""
 
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pytest
 
 from dbd_playerstats.settings import DEFAULTS, ConfigError, Secret, Settings
+
+if TYPE_CHECKING:
+    from tests.conftest import Pki
 
 
 def test_defaults_match_the_documented_values() -> None:
@@ -14,6 +23,14 @@ def test_defaults_match_the_documented_values() -> None:
     assert (r.cb_max_fails, r.cb_reset_timeout_secs, r.cb_half_open_requests) == (5, 60, 3)
     assert (r.api_timeout_secs, r.overall_timeout_secs, r.max_retries) == (10, 30, 3)
     assert (r.base_backoff_ms, r.max_backoff_ms, r.rate_limit_per_min, r.burst_limit) == (250, 8000, 100, 10)
+    assert s.tls.mode == "plaintext"
+    limits = s.limits
+    assert (limits.caller_quota_per_min, limits.caller_burst) == (60, 20)
+    assert (limits.max_receive_message_bytes, limits.max_send_message_bytes) == (1024 * 1024, 4 * 1024 * 1024)
+    assert (limits.max_concurrent_streams, limits.max_concurrent_rpcs) == (100, 1000)
+    assert (limits.keepalive_time_secs, limits.keepalive_timeout_secs, limits.min_ping_interval_secs) == (60, 20, 10)
+    assert (limits.permit_pings_without_calls, limits.max_ping_strikes) == (True, 2)
+    assert (limits.max_connection_age_secs, limits.max_connection_age_grace_secs) == (1800, 60)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +43,11 @@ def test_defaults_match_the_documented_values() -> None:
         ({"PLAYERSTATS_LISTEN": "nohostport"}, "invalid PLAYERSTATS_LISTEN='nohostport'"),
         ({"STEAM_API_BASE_URL": "ftp://x"}, "invalid STEAM_API_BASE_URL='ftp://x'"),
         ({"RATE_LIMIT_PER_MIN": "0"}, "invalid RATE_LIMIT_PER_MIN='0'"),
+        ({"PLAYERSTATS_CALLER_QUOTA_PER_MIN": "-1"}, "invalid PLAYERSTATS_CALLER_QUOTA_PER_MIN='-1'"),
+        ({"PLAYERSTATS_CALLER_BURST": "0"}, "invalid PLAYERSTATS_CALLER_BURST='0': expected a whole number >= 1"),
+        ({"PLAYERSTATS_MAX_RECV_MSG_BYTES": "100"}, "invalid PLAYERSTATS_MAX_RECV_MSG_BYTES='100'"),
+        ({"PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS": "maybe"}, "invalid PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS='maybe'"),
+        ({"PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "-5"}, "invalid PLAYERSTATS_MAX_CONNECTION_AGE_SECS='-5'"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
@@ -47,9 +69,10 @@ def test_the_key_never_shows() -> None:
     assert repr(Secret("")) == "Secret('')"
 
 
-def test_every_default_is_read() -> None:
+def test_every_default_is_read(pki: Pki, tmp_path: Path) -> None:
     """Every variable in DEFAULTS changes the settings when set (no documented variable is ignored)."""
-    base = Settings.from_env({})
+    tls = pki.tls_env(mutual=False)
+    base = Settings.from_env(tls)
     changed = {
         "PLAYERSTATS_LISTEN": "127.0.0.1:1",
         "PLAYERSTATS_GRACE_SECS": "3",
@@ -72,7 +95,84 @@ def test_every_default_is_read() -> None:
         "MERGE_MIN_SURVIVOR_ADEPTS": "1",
         "MERGE_MIN_KILLER_ADEPTS": "1",
         "MERGE_MAX_SNAPSHOT_AGE_SECS": "60",
+        # The same certificate and key under other paths: settings record which files were configured.
+        "PLAYERSTATS_TLS_CERT": str(shutil.copy(pki.server_cert, tmp_path / "copy.pem")),
+        "PLAYERSTATS_TLS_KEY": str(shutil.copy(pki.server_key, tmp_path / "copy.key")),
+        "PLAYERSTATS_TLS_CLIENT_CA": str(pki.ca_cert),
+        "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "0",
+        "PLAYERSTATS_CALLER_BURST": "3",
+        "PLAYERSTATS_MAX_RECV_MSG_BYTES": "4096",
+        "PLAYERSTATS_MAX_SEND_MSG_BYTES": "65536",
+        "PLAYERSTATS_MAX_CONCURRENT_STREAMS": "7",
+        "PLAYERSTATS_MAX_CONCURRENT_RPCS": "0",
+        "PLAYERSTATS_KEEPALIVE_TIME_SECS": "30",
+        "PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS": "5",
+        "PLAYERSTATS_MIN_PING_INTERVAL_SECS": "1",
+        "PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS": "false",
+        "PLAYERSTATS_MAX_PING_STRIKES": "0",
+        "PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "0",
+        "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS": "5",
     }
     assert set(changed) == set(DEFAULTS)
     for name, value in changed.items():
-        assert Settings.from_env({name: value}) != base, name
+        assert Settings.from_env({**tls, name: value}) != base, name
+
+
+def test_tls_files_are_read_into_tls_and_mutual_tls(pki: Pki) -> None:
+    """Cert and key switch TLS on; adding a client CA makes it mutual; none of them is plaintext."""
+    tls = Settings.from_env(pki.tls_env(mutual=False)).tls
+    assert (tls.mode, tls.cert_file, tls.key_file, tls.client_ca_file) == (
+        "tls",
+        pki.server_cert,
+        pki.server_key,
+        None,
+    )
+    mutual = Settings.from_env(pki.tls_env(mutual=True)).tls
+    assert (mutual.mode, mutual.client_ca_file) == ("mtls", pki.ca_cert)
+    assert Settings.from_env({}).redacted()["tls"]["cert_file"] is None
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("cert-without-key", "invalid PLAYERSTATS_TLS_KEY='': required when PLAYERSTATS_TLS_CERT is set"),
+        ("key-without-cert", "invalid PLAYERSTATS_TLS_CERT='': required when PLAYERSTATS_TLS_KEY is set"),
+        ("client-ca-without-cert", "invalid PLAYERSTATS_TLS_CERT='': required when PLAYERSTATS_TLS_CLIENT_CA is set"),
+        ("missing-cert", "invalid PLAYERSTATS_TLS_CERT='{missing}': cannot read the file: No such file"),
+        ("cert-is-a-key", "invalid PLAYERSTATS_TLS_CERT='{server_key}': expected a file of PEM certificates"),
+        ("key-is-a-cert", "invalid PLAYERSTATS_TLS_KEY='{server_cert}': expected the unencrypted PEM private key"),
+        ("key-of-another-cert", "invalid PLAYERSTATS_TLS_KEY='{alice_key}': expected the unencrypted PEM private"),
+        ("client-ca-not-pem", "invalid PLAYERSTATS_TLS_CLIENT_CA='{garbage}': expected a file of PEM certificates"),
+        ("client-ca-unreadable", "invalid PLAYERSTATS_TLS_CLIENT_CA='{directory}': cannot read the file"),
+    ],
+)
+def test_bad_tls_files_stop_start_up_naming_the_variable(pki: Pki, tmp_path: Path, case: str, fragment: str) -> None:
+    """Each TLS misconfiguration is one ConfigError line naming the variable to fix, before any port is bound."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    paths = {
+        "missing": str(tmp_path / "missing.pem"),
+        "garbage": str(garbage),
+        "directory": str(tmp_path),
+        "server_cert": str(pki.server_cert),
+        "server_key": str(pki.server_key),
+        "alice_key": str(pki.alice_key),
+    }
+    cert, key, ca = "PLAYERSTATS_TLS_CERT", "PLAYERSTATS_TLS_KEY", "PLAYERSTATS_TLS_CLIENT_CA"
+    good = {cert: paths["server_cert"], key: paths["server_key"]}
+    env = {
+        "cert-without-key": {cert: paths["server_cert"]},
+        "key-without-cert": {key: paths["server_key"]},
+        "client-ca-without-cert": {ca: str(pki.ca_cert)},
+        "missing-cert": {**good, cert: paths["missing"]},
+        "cert-is-a-key": {**good, cert: paths["server_key"]},
+        "key-is-a-cert": {**good, key: paths["server_cert"]},
+        "key-of-another-cert": {**good, key: paths["alice_key"]},
+        "client-ca-not-pem": {**good, ca: paths["garbage"]},
+        "client-ca-unreadable": {**good, ca: paths["directory"]},
+    }[case]
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    message = str(info.value)
+    assert fragment.format(**paths) in message
+    assert "\n" not in message

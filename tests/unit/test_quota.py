@@ -1,0 +1,182 @@
+"""Per-caller token buckets and caller identity, on a fake clock and fake contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import grpc
+import pytest
+
+from dbd_playerstats.errors import CallerQuotaExceededError
+from dbd_playerstats.quota import (
+    MAX_CALLER_CHARS,
+    CallerQuota,
+    CallerQuotaInterceptor,
+    caller_of,
+    peer_host,
+    quota_interceptor,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeContext:
+    """The three things caller_of reads from a grpc.aio.ServicerContext."""
+
+    def __init__(
+        self,
+        *,
+        auth: dict[str, list[bytes]] | None = None,
+        metadata: Sequence[tuple[str, str | bytes]] = (),
+        peer: str = "ipv4:10.1.2.3:5555",
+    ) -> None:
+        self._auth = auth or {}
+        self._metadata = tuple(metadata)
+        self._peer = peer
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return self._auth
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return self._peer
+
+
+def caller(**kwargs: Any) -> str:
+    return caller_of(cast("grpc.aio.ServicerContext[Any, Any]", FakeContext(**kwargs)))
+
+
+def test_burst_then_one_token_per_interval() -> None:
+    """A rested caller gets `burst` calls at once, then one per 60/per_min seconds; the wait is exact."""
+    clock = FakeClock()
+    quota = CallerQuota(60, 3, clock=clock)
+    assert [quota.try_acquire("a") for _ in range(3)] == [None, None, None]
+    assert quota.try_acquire("a") == pytest.approx(1.0)
+    clock.now += 0.4
+    assert quota.try_acquire("a") == pytest.approx(0.6)
+    clock.now += 0.6
+    assert quota.try_acquire("a") is None
+    assert quota.try_acquire("a") == pytest.approx(1.0)
+
+
+def test_rejected_calls_do_not_push_the_next_token_further() -> None:
+    """Hammering while empty costs nothing: the next token still comes on time."""
+    clock = FakeClock()
+    quota = CallerQuota(6, 1, clock=clock)
+    assert quota.try_acquire("a") is None
+    for _ in range(100):
+        assert quota.try_acquire("a") == pytest.approx(10.0)
+    clock.now += 10
+    assert quota.try_acquire("a") is None
+
+
+def test_callers_have_separate_buckets() -> None:
+    """One caller's empty bucket does not affect another caller."""
+    quota = CallerQuota(1, 1, clock=FakeClock())
+    assert quota.try_acquire("a") is None
+    assert quota.try_acquire("a") is not None
+    assert quota.try_acquire("b") is None
+
+
+def test_memory_is_bounded_and_the_least_recently_used_caller_is_forgotten() -> None:
+    """At most max_callers buckets are kept; the least recently seen goes first, with its debt."""
+    quota = CallerQuota(1, 1, max_callers=3, clock=FakeClock())
+    for name in ("a", "b", "c"):
+        assert quota.try_acquire(name) is None
+    assert quota.try_acquire("a") is not None  # a is now the most recently used
+    assert quota.try_acquire("d") is None
+    assert len(quota) == 3
+    assert quota.try_acquire("a") is not None  # kept: still empty
+    assert quota.try_acquire("b") is None  # forgotten: a full bucket again
+
+
+def test_check_raises_with_caller_and_retry_after() -> None:
+    """check() raises CallerQuotaExceededError carrying the caller and the seconds until its next token."""
+    quota = CallerQuota(30, 1, clock=FakeClock())
+    quota.check("id:svc")
+    with pytest.raises(CallerQuotaExceededError) as info:
+        quota.check("id:svc")
+    assert info.value.caller == "id:svc"
+    assert info.value.retry_after == pytest.approx(2.0)
+    assert "30 calls per minute (burst 1)" in info.value.message
+
+
+@pytest.mark.parametrize(("per_min", "burst"), [(0, 1), (1, 0), (-1, 5)])
+def test_invalid_quota_is_refused(per_min: int, burst: int) -> None:
+    """A quota that could never admit a call, or is not a rate, is a ValueError."""
+    with pytest.raises(ValueError, match="invalid quota"):
+        CallerQuota(per_min, burst)
+
+
+def test_certificate_subject_wins_over_caller_id_and_peer() -> None:
+    """Under mutual TLS the verified subject is the caller, whatever x-caller-id says."""
+    auth = {"x509_subject": [b"CN=alice,O=tests"], "x509_common_name": [b"alice"]}
+    assert caller(auth=auth, metadata=[("x-caller-id", "bob")]) == "cert:CN=alice,O=tests"
+    assert caller(auth={"x509_common_name": [b"alice"]}) == "cert:alice"
+
+
+def test_caller_id_wins_over_peer_and_blank_ids_are_ignored() -> None:
+    """x-caller-id names the caller when present and not blank; otherwise the peer's host does."""
+    assert caller(metadata=[("user-agent", "x"), ("x-caller-id", " svc ")]) == "id:svc"
+    assert caller(metadata=[("x-caller-id", "  ")]) == "peer:10.1.2.3"
+    assert caller() == "peer:10.1.2.3"
+
+
+def test_namespaces_keep_a_caller_id_from_posing_as_a_host() -> None:
+    """An x-caller-id equal to a host's address is a different caller from that host."""
+    assert caller(metadata=[("x-caller-id", "10.1.2.3")]) != caller()
+
+
+def test_long_identities_are_bounded_but_stay_distinct() -> None:
+    """An 8 KiB caller id becomes a bounded key; two long ids with the same prefix stay apart."""
+    first = caller(metadata=[("x-caller-id", "a" * 8192)])
+    second = caller(metadata=[("x-caller-id", "a" * 8191 + "b")])
+    assert len(first) == MAX_CALLER_CHARS
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("peer", "host"),
+    [
+        ("ipv4:127.0.0.1:50051", "127.0.0.1"),
+        ("ipv6:[::1]:50051", "::1"),
+        ("ipv6:%5B2001:db8::7%5D:443", "2001:db8::7"),
+        ("unix:/run/playerstats.sock", "unix:/run/playerstats.sock"),
+        ("ipv4:10.0.0.1", "10.0.0.1"),
+    ],
+)
+def test_peer_host_drops_the_port(peer: str, host: str) -> None:
+    """Connections from one host share a bucket: the port is not part of the identity."""
+    assert peer_host(peer) == host
+
+
+class Details:
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.invocation_metadata: tuple[tuple[str, str], ...] = ()
+
+
+async def test_interceptor_leaves_other_services_and_a_disabled_quota_alone() -> None:
+    """Health/reflection handlers and every handler under a disabled quota pass through untouched."""
+    handler: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(lambda request, _: request)
+
+    async def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
+        return handler
+
+    enabled = CallerQuotaInterceptor(CallerQuota(1, 1), service="pkg.Svc")
+    disabled = quota_interceptor(0, 20, service="pkg.Svc")
+    assert disabled.quota is None
+    health = cast("grpc.HandlerCallDetails", Details("/grpc.health.v1.Health/Check"))
+    ours = cast("grpc.HandlerCallDetails", Details("/pkg.Svc/Get"))
+    assert await enabled.intercept_service(continuation, health) is handler
+    assert await disabled.intercept_service(continuation, ours) is handler
+    assert await enabled.intercept_service(continuation, ours) is not handler
