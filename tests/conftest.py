@@ -1,10 +1,12 @@
-"""Shared fixtures: a real Steam simulator and a real grpc.aio server on loopback, per test."""
+"""Shared fixtures: a real Steam simulator and a real grpc.aio server on loopback, per test; a throwaway PKI."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,3 +69,132 @@ async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> AsyncStub:
     return pb_grpc.PlayerStatsServiceStub(channel)
+
+
+ServeFn = Callable[[Settings], Awaitable[RunningServer]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[ServeFn]:
+    """Start real servers with custom settings on 127.0.0.1:<free port>; every one is stopped at teardown."""
+    started: list[RunningServer] = []
+
+    async def start(settings: Settings) -> RunningServer:
+        running = await build_server(settings, listen="127.0.0.1:0")
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.stop(None)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """PEM files of a throwaway PKI: a CA, a server certificate for 127.0.0.1/localhost, clients of that CA
+    (alice, bob), and a rogue client whose certificate comes from another CA."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    alice_cert: Path
+    alice_key: Path
+    bob_cert: Path
+    bob_key: Path
+    rogue_cert: Path
+    rogue_key: Path
+
+    def tls_env(self, *, mutual: bool) -> dict[str, str]:
+        """The PLAYERSTATS_TLS_* variables for a TLS (or mutual TLS) server with these files."""
+        env = {"PLAYERSTATS_TLS_CERT": str(self.server_cert), "PLAYERSTATS_TLS_KEY": str(self.server_key)}
+        if mutual:
+            env["PLAYERSTATS_TLS_CLIENT_CA"] = str(self.ca_cert)
+        return env
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, server and client certificates made with `cryptography` (EC P-256, valid one day), once per session."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory = tmp_path_factory.mktemp("pki")
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dbd-playerstats tests"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+
+    def builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+
+    def write(stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[Path, Path]:
+        cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return cert_path, key_path
+
+    def authority(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            builder(name(common_name), name(common_name), key)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+    def leaf(
+        ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], common_name: str, *, server: bool
+    ) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        cert_builder = (
+            builder(name(common_name), ca[1].subject, key)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if server:
+            cert_builder = cert_builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+        return write(common_name, key, cert_builder.sign(ca[0], hashes.SHA256()))
+
+    ca = authority("playerstats test CA")
+    ca_cert, _ = write("ca", *ca)
+    other_ca = authority("some other CA")
+    server_cert, server_key = leaf(ca, "server", server=True)
+    alice_cert, alice_key = leaf(ca, "alice", server=False)
+    bob_cert, bob_key = leaf(ca, "bob", server=False)
+    rogue_cert, rogue_key = leaf(other_ca, "rogue", server=False)
+    return Pki(
+        ca_cert=ca_cert,
+        server_cert=server_cert,
+        server_key=server_key,
+        alice_cert=alice_cert,
+        alice_key=alice_key,
+        bob_cert=bob_cert,
+        bob_key=bob_key,
+        rogue_cert=rogue_cert,
+        rogue_key=rogue_key,
+    )

@@ -18,10 +18,14 @@ from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.catalog import Catalog
 from dbd_playerstats.fetch import PlayerFetcher
+from dbd_playerstats.listener import max_concurrent_rpcs, server_credentials, server_options
+from dbd_playerstats.quota import quota_interceptor
+from dbd_playerstats.resilience import ResilientUpstream
 from dbd_playerstats.servicer import PlayerStatsServicer
 from dbd_playerstats.settings import Settings
 from dbd_playerstats.steam.client import SteamClient
-from dbd_playerstats.upstream import DirectUpstream
+from dbd_playerstats.store import AchievementStore, MergePolicy, open_store
+from dbd_playerstats.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,8 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     session: aiohttp.ClientSession
+    store: AchievementStore | None = None
+    fetcher: PlayerFetcher | None = None
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None) -> None:
@@ -46,21 +52,58 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.session.close()
+        if self.fetcher is not None:
+            await self.fetcher.wait_for_store_writes()  # merges outlive cancelled RPCs: let them commit
+        if self.store is not None:
+            await self.store.close()
 
 
-async def build_server(settings: Settings, *, listen: str | None = None) -> RunningServer:
-    """Create, bind and start the server; `listen` overrides settings.server.listen (tests use 127.0.0.1:0)."""
+async def build_server(
+    settings: Settings, *, listen: str | None = None, telemetry: Telemetry | None = None
+) -> RunningServer:
+    """Create, bind and start the server; `listen` overrides settings.server.listen (tests use 127.0.0.1:0).
+
+    `telemetry` (None: `Telemetry.disabled()`) gets the SERVER/Steam/HTTP spans, metrics and the Steam key to
+    redact; its owner shuts it down, not `RunningServer.stop`.
+    """
     address = listen or settings.server.listen
+    telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+    telemetry.protect(settings.steam.api_key.get())
+    credentials = server_credentials(settings.tls)  # read before anything needs closing
+    store = await open_store(settings.store)  # StoreError (an OSError) names DATABASE_URL / PLAYERSTATS_DATA_DIR
+    try:
+        await store.migrate()
+    except BaseException:
+        await store.close()
+        raise
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
         headers={"User-Agent": "dbd-playerstats/0.1"},
+        trace_configs=telemetry.aiohttp_trace_configs(),
     )
     steam = SteamClient(session, base_url=settings.steam.base_url, api_key=settings.steam.api_key.get())
-    upstream = DirectUpstream(settings.resilience.api_timeout_secs)
-    catalog = Catalog(steam, upstream)
-    fetcher = PlayerFetcher(steam, upstream, catalog)
+    upstream = ResilientUpstream.from_settings(settings.resilience)
+    traced_upstream = telemetry.wrap_upstream(upstream)  # the logical-call span around whichever upstream
+    catalog = Catalog(steam, traced_upstream)
+    fetcher = PlayerFetcher(
+        steam,
+        traced_upstream,
+        catalog,
+        store=store,
+        merge_policy=MergePolicy.from_settings(settings.store),
+        stale_stats_max_age_secs=settings.store.stale_stats_max_age_secs,
+    )
 
-    server = grpc.aio.server()
+    limits = settings.limits
+    server = grpc.aio.server(
+        interceptors=[
+            *telemetry.server_interceptors(),  # SERVER span, RPC metrics and log line; health excluded
+            # Per-caller quota, innermost: it runs after any telemetry interceptor placed before it.
+            quota_interceptor(limits.caller_quota_per_min, limits.caller_burst, service=SERVICE_NAME),
+        ],
+        options=server_options(limits),
+        maximum_concurrent_rpcs=max_concurrent_rpcs(limits),
+    )
     pb_grpc.add_PlayerStatsServiceServicer_to_server(
         PlayerStatsServicer(fetcher, overall_timeout_secs=settings.resilience.overall_timeout_secs), server
     )
@@ -71,15 +114,22 @@ async def build_server(settings: Settings, *, listen: str | None = None) -> Runn
         server,
     )
     try:
-        port = server.add_insecure_port(address)
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
     except RuntimeError as exc:
         await session.close()
+        await store.close()
         raise OSError(f"cannot listen on PLAYERSTATS_LISTEN={address!r}: {exc}") from None
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    log.info("listening on %s (port %d)", address, port)
-    return RunningServer(server=server, port=port, health=health_servicer, session=session)
+    log.info("listening on %s (port %d, %s)", address, port, settings.tls.mode)
+    return RunningServer(
+        server=server, port=port, health=health_servicer, session=session, store=store, fetcher=fetcher
+    )
 
 
 __all__ = ["SERVICE_NAME", "RunningServer", "build_server"]

@@ -9,6 +9,7 @@ Caller-facing errors (the player's fault, or a limit of ours)::
     ├── ProfilePrivateError         the profile or its game details are private
     ├── CircuitOpenError            Steam is failing; we stopped calling it for a while (retry_after set)
     ├── RateLimitExceededError      no Steam budget left within the call's deadline (retry_after set)
+    ├── CallerQuotaExceededError    this caller spent its own quota (caller, retry_after set)
     └── DeadlineExceededError       the caller's deadline or OVERALL_TIMEOUT_SECS left no time for Steam
 
 Upstream failures stay `dbd_playerstats.steam.errors.SteamError` subclasses until this table maps them. Lookup
@@ -73,6 +74,17 @@ class RateLimitExceededError(ServiceError):
     """The shared Steam budget has no token for this call within its deadline."""
 
 
+class CallerQuotaExceededError(ServiceError):
+    """This caller has no token left in its own bucket; the next one comes in `retry_after` seconds.
+
+    `caller` is the identity the quota is kept under (`cert:<subject>`, `id:<x-caller-id>` or `peer:<host>`).
+    """
+
+    def __init__(self, message: str, *, caller: str, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.caller = caller
+
+
 class DeadlineExceededError(ServiceError):
     """The time left (caller's deadline or OVERALL_TIMEOUT_SECS) cannot cover another Steam attempt."""
 
@@ -93,6 +105,7 @@ STATUS_TABLE: dict[type[BaseException], StatusEntry] = {
     ProfilePrivateError: StatusEntry(grpc.StatusCode.FAILED_PRECONDITION, "PROFILE_PRIVATE"),
     CircuitOpenError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_CIRCUIT_OPEN"),
     RateLimitExceededError: StatusEntry(grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
+    CallerQuotaExceededError: StatusEntry(grpc.StatusCode.RESOURCE_EXHAUSTED, "CALLER_QUOTA_EXCEEDED"),
     DeadlineExceededError: StatusEntry(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
     # Steam's answers that are about the player (normally converted to the rows above by fetch.py).
     SteamProfilePrivateError: StatusEntry(grpc.StatusCode.FAILED_PRECONDITION, "PROFILE_PRIVATE"),
@@ -143,6 +156,7 @@ def retry_after_of(exc: BaseException) -> float | None:
 __all__ = [
     "ERROR_DOMAIN",
     "STATUS_TABLE",
+    "CallerQuotaExceededError",
     "CircuitOpenError",
     "DeadlineExceededError",
     "InvalidPlayerError",

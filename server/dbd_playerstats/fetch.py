@@ -9,6 +9,24 @@ a stats attempt that fails that way asks the profile's visibility and the achiev
 failure goes back to the resilience layer: a private player becomes ProfilePrivateError (never retried, never
 counted by the breaker), a public player without stats NoGameStatsError, and only a public player with a real
 Steam failure is retried.
+
+With a store (`dbd_playerstats.store`), what Steam says is checked against what is known:
+
+- achievements go through the safe merge (one transaction per snapshot) and the caller receives the merged
+  truth: LIVE with Steam's fetch time when the snapshot is accepted (stored unlocks a rollback hid included);
+  when it is rejected, the stored truth as STORED with the time of the last accepted snapshot (stale when that
+  is older than MERGE_MAX_SNAPSHOT_AGE_SECS), plus `unavailable` (UPSTREAM_BAD_RESPONSE) unless the rejection
+  is only "out of order" (the stored copy is then newer than Steam's answer); with nothing stored, only
+  `unavailable`;
+- when Steam's achievements fail for any reason but the player's (private, not found, invalid), the part
+  carries the stored copy (STORED, its fetch time, stale as above) and `unavailable` says why Steam failed;
+- a live stats answer is saved, with its profile, as the player's last good stats snapshot; when the stats
+  fail because Steam is unavailable (UNAVAILABLE, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED, never a player
+  error) and that snapshot is younger than STALE_STATS_MAX_AGE_SECS, it is served as STORED and stale, with the
+  live profile if it came (unless it turned private) else the stored one.
+
+Only parsed Steam values ever reach the store, and store writes run shielded from the caller's cancellation.
+A store failure never fails a request: it is logged at ERROR and the request is served as without a store.
 """
 
 from __future__ import annotations
@@ -16,12 +34,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
-from dbd_playerstats.achievements import build_view, unlock_states
+import grpc
+
+from dbd_playerstats.achievements import UnlockState, build_view, unlock_states
 from dbd_playerstats.catalog import Cached, Catalog
+from dbd_playerstats.dbd.adepts import AdeptDef, adepts_from_schema, fallback_adepts
 from dbd_playerstats.deadline import Deadline
 from dbd_playerstats.errors import (
     NoGameStatsError,
@@ -32,8 +53,9 @@ from dbd_playerstats.errors import (
     retry_after_of,
     status_for,
 )
-from dbd_playerstats.model import AchievementsPart, Provenance, Source, StatsPart, Unavailable
+from dbd_playerstats.model import AchievementsPart, AchievementsView, Provenance, Source, StatsPart, Unavailable
 from dbd_playerstats.players import SteamId, Vanity, parse_player
+from dbd_playerstats.settings import StoreSettings
 from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.steam.errors import (
     SteamError,
@@ -50,21 +72,72 @@ from dbd_playerstats.steam.models import (
     UserStats,
     Visibility,
 )
+from dbd_playerstats.store import (
+    AchievementStore,
+    Decision,
+    MergePolicy,
+    MergeResult,
+    Snapshot,
+    StatsSnapshot,
+    StoredAchievements,
+    StoreError,
+)
 from dbd_playerstats.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Part = StatsPart | AchievementsPart
+Clock = Callable[[], datetime]
+
+_STORE_DEFAULTS: Final = StoreSettings()  # defaults live in settings.py
+# Failures that mean "Steam cannot answer now": a stored copy may stand in for the answer.
+_STEAM_DOWN: Final = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+# Failures that are the player's: stored data is never shown in their place (a profile gone private stays so).
+_PLAYER_FAULT: Final = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
+)
+_REJECTED_REASON: Final = "UPSTREAM_BAD_RESPONSE"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class PlayerFetcher:
-    """Answers one player request from Steam through the upstream policy."""
+    """Answers one player request from Steam through the upstream policy, checked against the store.
 
-    def __init__(self, steam: SteamClient, upstream: Upstream, catalog: Catalog) -> None:
+    `store` None keeps no memory (achievements are served as Steam sent them, failures are not covered);
+    `merge_policy` decides which snapshots are merged; `stale_stats_max_age_secs` bounds the age of stored stats
+    served when Steam is down; `clock` gives the wall-clock UTC time (fetch times, merge times, ages).
+    """
+
+    def __init__(
+        self,
+        steam: SteamClient,
+        upstream: Upstream,
+        catalog: Catalog,
+        *,
+        store: AchievementStore | None = None,
+        merge_policy: MergePolicy | None = None,
+        stale_stats_max_age_secs: float = _STORE_DEFAULTS.stale_stats_max_age_secs,
+        clock: Clock = _utc_now,
+    ) -> None:
         self._steam = steam
         self._upstream = upstream
         self._catalog = catalog
+        self._store = store
+        self._policy = merge_policy if merge_policy is not None else MergePolicy()
+        self._stale_stats_max_age_secs = stale_stats_max_age_secs
+        self._clock = clock
+        self._background: set[asyncio.Future[Any]] = set()
+
+    async def wait_for_store_writes(self) -> None:
+        """Wait until every store write started so far has finished (they outlive cancelled requests)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def resolve_id(self, player: str, deadline: Deadline) -> str:
         """The normalised SteamID64 the `player` field names (one vanity call when it is a name)."""
@@ -94,14 +167,12 @@ class PlayerFetcher:
             schema_task = start(self._catalog.schema.get(deadline))
             percents_task = start(self._catalog.percentages.get(deadline))
             stats_task = start(self._stats(steam_id, deadline, profile_task, achievements_task))
-            stats = await stats_task
-            profile = await profile_task
-            yield StatsPart(
-                profile=profile,
-                stats=stats.stats,
-                provenance=Provenance(Source.LIVE, datetime.now(UTC)),
-            )
-            yield await self._achievements_part(achievements_task, schema_task, percents_task)
+            stats_part, saving = await self._stats_part(steam_id, stats_task, profile_task)
+            yield stats_part
+            if saving is not None:
+                # Saved while the caller reads the first part; stored before the stream can end.
+                await asyncio.shield(saving)
+            yield await self._achievements_part(steam_id, achievements_task, schema_task, percents_task)
         finally:
             for task in tasks:
                 if not task.done():
@@ -130,20 +201,21 @@ class PlayerFetcher:
         except SteamNotFoundError:
             raise PlayerNotFoundError(f"no Steam player has the SteamID64 {steam_id}", steam_id=steam_id) from None
 
-    async def _achievements(self, steam_id: str, deadline: Deadline) -> PlayerAchievements:
-        return await self._upstream.call(
+    async def _achievements(self, steam_id: str, deadline: Deadline) -> Cached[PlayerAchievements]:
+        achievements = await self._upstream.call(
             "achievements",
             lambda t: self._steam.get_player_achievements(steam_id, timeout=t),
             deadline,
             steam_id=steam_id,
         )
+        return Cached(achievements, self._clock())
 
     async def _stats(
         self,
         steam_id: str,
         deadline: Deadline,
         profile_task: asyncio.Future[PlayerSummary],
-        achievements_task: asyncio.Future[PlayerAchievements],
+        achievements_task: asyncio.Future[Cached[PlayerAchievements]],
     ) -> UserStats:
         async def attempt(timeout: float) -> UserStats:
             try:
@@ -156,31 +228,196 @@ class PlayerFetcher:
 
         return await self._upstream.call("stats", attempt, deadline, steam_id=steam_id)
 
+    async def _stats_part(
+        self,
+        steam_id: str,
+        stats_task: asyncio.Future[UserStats],
+        profile_task: asyncio.Future[PlayerSummary],
+    ) -> tuple[StatsPart, asyncio.Future[bool] | None]:
+        """The first part, and the task saving it when it is live and there is a store."""
+        try:
+            stats = await stats_task
+        except (ServiceError, SteamError) as exc:
+            return await self._stored_stats_part(steam_id, exc, profile_task), None
+        profile = await profile_task
+        fetched_at = self._clock()
+        saving = None
+        if self._store is not None:
+            saving = self._in_background(self._save_stats(steam_id, StatsSnapshot(profile, stats.stats, fetched_at)))
+        return StatsPart(profile=profile, stats=stats.stats, provenance=Provenance(Source.LIVE, fetched_at)), saving
+
+    async def _stored_stats_part(
+        self, steam_id: str, failure: ServiceError | SteamError, profile_task: asyncio.Future[PlayerSummary]
+    ) -> StatsPart:
+        """The stored stats standing in for a failed stats call; re-raise `failure` when none may."""
+        if self._store is None or status_for(failure).code not in _STEAM_DOWN:
+            raise failure
+        stored = await self._read_store(self._store.load_stats, steam_id)
+        if stored is None:
+            raise failure
+        age_secs = (self._clock() - stored.fetched_at).total_seconds()
+        if age_secs > self._stale_stats_max_age_secs:
+            log.info("stored stats of %s are %.0fs old: too old to serve", steam_id, age_secs)
+            raise failure
+        profile: PlayerSummary | None
+        try:
+            profile = await profile_task
+        except PlayerNotFoundError:
+            raise
+        except (ServiceError, SteamError):
+            profile = None
+        if profile is not None and profile.visibility is not Visibility.PUBLIC:
+            raise failure
+        log.warning(
+            "stats of %s unavailable (%s): serving the stored snapshot from %s",
+            steam_id,
+            status_for(failure).reason,
+            stored.fetched_at.isoformat(),
+        )
+        return StatsPart(
+            profile=profile if profile is not None else stored.profile,
+            stats=stored.stats,
+            provenance=Provenance(Source.STORED, stored.fetched_at, stale=True),
+        )
+
     async def _achievements_part(
         self,
-        achievements_task: asyncio.Future[PlayerAchievements],
+        steam_id: str,
+        achievements_task: asyncio.Future[Cached[PlayerAchievements]],
         schema_task: asyncio.Future[Cached[GameSchema]],
         percents_task: asyncio.Future[Cached[GlobalPercentages]],
     ) -> AchievementsPart:
         try:
-            achievements = await achievements_task
+            fetched = await achievements_task
         except (ServiceError, SteamError) as exc:
-            entry = status_for(exc)
-            log.info("achievements unavailable: %s %s", entry.reason, type(exc).__name__)
-            return AchievementsPart(
-                achievements=None,
-                provenance=None,
-                unavailable=Unavailable(entry.code, entry.reason, public_message(exc), retry_after_of(exc)),
-            )
-        fetched_at = datetime.now(UTC)
+            return await self._failed_achievements_part(steam_id, exc, schema_task, percents_task)
         schema = await _optional(schema_task)
         percents = await _optional(percents_task)
-        view = build_view(
-            unlock_states(achievements.achievements),
-            schema.value if schema is not None else None,
-            percents.value.percents if percents is not None else {},
+        states = unlock_states(fetched.value.achievements)
+        live = Provenance(Source.LIVE, fetched.fetched_at)
+        if self._store is None:
+            return AchievementsPart(achievements=_view(states, schema, percents), provenance=live)
+        result = await self._merge(steam_id, Snapshot(states, fetched.fetched_at, _adept_defs(schema)))
+        if result is None:  # the store failed (logged): serve Steam's answer as if there were no store
+            return AchievementsPart(achievements=_view(states, schema, percents), provenance=live)
+        if result.decision.accepted and result.state is not None:
+            return AchievementsPart(achievements=_view(result.state.states, schema, percents), provenance=live)
+        rejected = Unavailable(
+            grpc.StatusCode.UNAVAILABLE,
+            _REJECTED_REASON,
+            f"Steam's achievements for {steam_id} were not accepted ({result.reason})",
+            None,
         )
-        return AchievementsPart(achievements=view, provenance=Provenance(Source.LIVE, fetched_at))
+        if result.state is None:
+            return AchievementsPart(achievements=None, provenance=None, unavailable=rejected)
+        return AchievementsPart(
+            achievements=_view(result.state.states, schema, percents),
+            provenance=self._stored_provenance(result.state),
+            unavailable=None if result.decision is Decision.REJECTED_OUT_OF_ORDER else rejected,
+        )
+
+    async def _failed_achievements_part(
+        self,
+        steam_id: str,
+        failure: ServiceError | SteamError,
+        schema_task: asyncio.Future[Cached[GameSchema]],
+        percents_task: asyncio.Future[Cached[GlobalPercentages]],
+    ) -> AchievementsPart:
+        """Why Steam failed, with the stored copy when there is one and the failure is not the player's."""
+        entry = status_for(failure)
+        log.info("achievements unavailable: %s %s", entry.reason, type(failure).__name__)
+        unavailable = Unavailable(entry.code, entry.reason, public_message(failure), retry_after_of(failure))
+        stored = None
+        if self._store is not None and entry.code not in _PLAYER_FAULT:
+            stored = await self._read_store(self._store.load_achievements, steam_id)
+        if stored is None:
+            return AchievementsPart(achievements=None, provenance=None, unavailable=unavailable)
+        schema = await _optional(schema_task)
+        percents = await _optional(percents_task)
+        return AchievementsPart(
+            achievements=_view(stored.states, schema, percents),
+            provenance=self._stored_provenance(stored),
+            unavailable=unavailable,
+        )
+
+    def _stored_provenance(self, stored: StoredAchievements) -> Provenance:
+        """STORED at the last accepted snapshot's fetch time; stale once older than a snapshot may be."""
+        age_secs = (self._clock() - stored.last_snapshot_at).total_seconds()
+        stale = age_secs > self._policy.max_snapshot_age_secs
+        return Provenance(Source.STORED, stored.last_snapshot_at, stale=stale)
+
+    async def _merge(self, steam_id: str, snapshot: Snapshot) -> MergeResult | None:
+        """Merge through the store (shielded: a cancelled request still stores what Steam said); None on failure."""
+        store = self._store
+        assert store is not None
+
+        async def run() -> MergeResult | None:
+            try:
+                result = await store.merge_achievements(steam_id, snapshot, self._policy, now=self._clock())
+            except StoreError:
+                log.error(
+                    "achievements snapshot of %s (%d achievements, fetched %s) NOT stored: the store failed",
+                    steam_id,
+                    len(snapshot.states),
+                    snapshot.fetched_at.isoformat(),
+                    exc_info=True,
+                )
+                return None
+            if result.decision is Decision.ACCEPTED:
+                log.debug("achievements of %s merged: %s", steam_id, result.reason)
+            else:
+                log.warning("achievements of %s: %s", steam_id, result.reason)
+            return result
+
+        return await asyncio.shield(self._in_background(run()))
+
+    async def _save_stats(self, steam_id: str, snapshot: StatsSnapshot) -> bool:
+        store = self._store
+        assert store is not None
+        try:
+            return await store.save_stats(steam_id, snapshot)
+        except StoreError:
+            log.error(
+                "stats snapshot of %s (fetched %s) NOT stored: the store failed",
+                steam_id,
+                snapshot.fetched_at.isoformat(),
+                exc_info=True,
+            )
+            return False
+
+    async def _read_store(self, load: Callable[[str], Awaitable[T]], steam_id: str) -> T | None:
+        """`load(steam_id)`, or None (logged at ERROR) when the store fails."""
+        try:
+            return await load(steam_id)
+        except StoreError:
+            log.error("reading the stored copy of %s failed", steam_id, exc_info=True)
+            return None
+
+    def _in_background(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `coro` to completion even if the request awaiting it is cancelled (strong reference kept)."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+
+def _adept_defs(schema: Cached[GameSchema] | None) -> tuple[AdeptDef, ...]:
+    """The adepts in force: from the schema, or the built-in list when there is none (as `build_view` does)."""
+    if schema is not None and schema.value.achievements:
+        return adepts_from_schema(schema.value.achievements)
+    return fallback_adepts()
+
+
+def _view(
+    states: Mapping[str, UnlockState],
+    schema: Cached[GameSchema] | None,
+    percents: Cached[GlobalPercentages] | None,
+) -> AchievementsView:
+    return build_view(
+        states,
+        schema.value if schema is not None else None,
+        percents.value.percents if percents is not None else {},
+    )
 
 
 async def _optional(task: asyncio.Future[T]) -> T | None:
@@ -196,7 +433,7 @@ async def _player_verdict(
     steam_id: str,
     exc: SteamError,
     profile_task: asyncio.Future[PlayerSummary],
-    achievements_task: asyncio.Future[PlayerAchievements],
+    achievements_task: asyncio.Future[Cached[PlayerAchievements]],
 ) -> ServiceError | None:
     """Why a stats call failed, if the failure is the player's: private, unknown or never played.
 
@@ -241,4 +478,4 @@ async def _failure_of(task: asyncio.Future[T]) -> BaseException | None:
 
 Fetch = Callable[[str, Deadline], AsyncIterator[Part]]
 
-__all__ = ["Part", "PlayerFetcher"]
+__all__ = ["Clock", "Part", "PlayerFetcher"]

@@ -9,15 +9,18 @@ import os
 import signal
 import sys
 
+from opentelemetry import metrics, trace
+
 from dbd_playerstats.app import build_server
 from dbd_playerstats.settings import ConfigError, Settings
+from dbd_playerstats.telemetry import Redactor, Telemetry, TelemetrySettings, configure_logging
 
 log = logging.getLogger("dbd_playerstats")
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, telemetry: Telemetry | None = None) -> None:
     """Run until a termination signal, then drain in-flight RPCs for PLAYERSTATS_GRACE_SECS."""
-    running = await build_server(settings)
+    running = await build_server(settings, telemetry=telemetry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -34,22 +37,29 @@ def main(argv: list[str] | None = None) -> int:
     del argv  # configuration comes from the environment only
     try:
         settings = Settings.from_env(os.environ)
+        telemetry_settings = TelemetrySettings.from_env(os.environ)
     except ConfigError as exc:
         print(f"playerstats-server: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.server.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    redactor = Redactor([settings.steam.api_key.get()])
+    configure_logging(settings.server.log_level, redactor)  # JSON lines with trace ids, Steam key redacted
     if not settings.steam.api_key:
         log.warning("STEAM_API_KEY is not set: Steam will refuse every keyed call")
     log.info("effective configuration: %s", json.dumps(settings.redacted(), sort_keys=True))
     try:
-        asyncio.run(serve(settings))
+        telemetry = Telemetry.create(telemetry_settings, redactor=redactor)
+    except OSError as exc:  # the Prometheus port is taken
+        print(f"playerstats-server: cannot serve PLAYERSTATS_METRICS_PORT: {exc}", file=sys.stderr)
+        return 1
+    trace.set_tracer_provider(telemetry.tracer_provider)
+    metrics.set_meter_provider(telemetry.meter_provider)
+    try:
+        asyncio.run(serve(settings, telemetry))
     except OSError as exc:
         print(f"playerstats-server: {exc}", file=sys.stderr)
         return 1
+    finally:
+        telemetry.shutdown()  # flushes spans and metrics still waiting for export
     return 0
 
 

@@ -3,11 +3,15 @@
 `Settings.from_env(os.environ)` is pure (no import-time cache), so tests build settings directly. A bad value
 raises `ConfigError` whose message is the one line printed at start-up: the variable, the value and what is
 allowed. Defaults live in `DEFAULTS`, the single place the README's configuration table is checked against.
+The only I/O is reading the TLS files named by `PLAYERSTATS_TLS_*`, so that an unreadable file, a file that is
+not PEM or a key that does not match its certificate stops start-up with one line instead of failing every
+handshake later.
 """
 
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -38,7 +42,25 @@ DEFAULTS: dict[str, str] = {
     "MERGE_MIN_SURVIVOR_ADEPTS": "20",
     "MERGE_MIN_KILLER_ADEPTS": "15",
     "MERGE_MAX_SNAPSHOT_AGE_SECS": "86400",
+    "PLAYERSTATS_TLS_CERT": "",
+    "PLAYERSTATS_TLS_KEY": "",
+    "PLAYERSTATS_TLS_CLIENT_CA": "",
+    "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "60",
+    "PLAYERSTATS_CALLER_BURST": "20",
+    "PLAYERSTATS_MAX_RECV_MSG_BYTES": "1048576",
+    "PLAYERSTATS_MAX_SEND_MSG_BYTES": "4194304",
+    "PLAYERSTATS_MAX_CONCURRENT_STREAMS": "100",
+    "PLAYERSTATS_MAX_CONCURRENT_RPCS": "1000",
+    "PLAYERSTATS_KEEPALIVE_TIME_SECS": "60",
+    "PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS": "20",
+    "PLAYERSTATS_MIN_PING_INTERVAL_SECS": "10",
+    "PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS": "true",
+    "PLAYERSTATS_MAX_PING_STRIKES": "2",
+    "PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "1800",
+    "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS": "60",
 }
+
+MIB = 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -121,6 +143,58 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """TLS on the gRPC port, as PEM file paths (validated when read from the environment).
+
+    No `cert_file`: plaintext. `cert_file` + `key_file`: TLS. `client_ca_file` as well: mutual TLS, where a caller
+    without a certificate signed by that CA is refused during the handshake, before any RPC exists.
+    """
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the port speaks TLS."""
+        return self.cert_file is not None
+
+    @property
+    def mutual(self) -> bool:
+        """Whether callers must present a client certificate signed by `client_ca_file`."""
+        return self.enabled and self.client_ca_file is not None
+
+    @property
+    def mode(self) -> str:
+        """The transport for logs: `plaintext`, `tls` or `mtls`."""
+        return "mtls" if self.mutual else "tls" if self.enabled else "plaintext"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """What one caller, one connection and the whole server may use (units in the names).
+
+    `caller_quota_per_min` tokens per minute refill each caller's bucket of `caller_burst` tokens; every RPC of
+    PlayerStatsService takes one; 0 disables the quota. `max_concurrent_rpcs` caps RPCs in flight over the whole
+    server (health checks included; 0 = no cap). `max_connection_age_secs` 0 = connections live forever.
+    """
+
+    caller_quota_per_min: int = 60
+    caller_burst: int = 20
+    max_receive_message_bytes: int = 1 * MIB
+    max_send_message_bytes: int = 4 * MIB
+    max_concurrent_streams: int = 100
+    max_concurrent_rpcs: int = 1000
+    keepalive_time_secs: float = 60.0
+    keepalive_timeout_secs: float = 20.0
+    min_ping_interval_secs: float = 10.0
+    permit_pings_without_calls: bool = True
+    max_ping_strikes: int = 2
+    max_connection_age_secs: float = 1800.0
+    max_connection_age_grace_secs: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service is configured with."""
 
@@ -128,6 +202,8 @@ class Settings:
     steam: SteamSettings = field(default_factory=SteamSettings)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -174,6 +250,22 @@ class Settings:
                 min_killer_adepts=env.get("MERGE_MIN_KILLER_ADEPTS", _int(minimum=0)),
                 max_snapshot_age_secs=env.get("MERGE_MAX_SNAPSHOT_AGE_SECS", _number(minimum=1)),
             ),
+            tls=_tls(env),
+            limits=LimitsSettings(
+                caller_quota_per_min=env.get("PLAYERSTATS_CALLER_QUOTA_PER_MIN", _int(minimum=0)),
+                caller_burst=env.get("PLAYERSTATS_CALLER_BURST", _int(minimum=1)),
+                max_receive_message_bytes=env.get("PLAYERSTATS_MAX_RECV_MSG_BYTES", _int(minimum=1024)),
+                max_send_message_bytes=env.get("PLAYERSTATS_MAX_SEND_MSG_BYTES", _int(minimum=64 * 1024)),
+                max_concurrent_streams=env.get("PLAYERSTATS_MAX_CONCURRENT_STREAMS", _int(minimum=1)),
+                max_concurrent_rpcs=env.get("PLAYERSTATS_MAX_CONCURRENT_RPCS", _int(minimum=0)),
+                keepalive_time_secs=env.get("PLAYERSTATS_KEEPALIVE_TIME_SECS", _number(minimum=1)),
+                keepalive_timeout_secs=env.get("PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS", _number(minimum=1)),
+                min_ping_interval_secs=env.get("PLAYERSTATS_MIN_PING_INTERVAL_SECS", _number(minimum=0)),
+                permit_pings_without_calls=env.get("PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS", _bool),
+                max_ping_strikes=env.get("PLAYERSTATS_MAX_PING_STRIKES", _int(minimum=0)),
+                max_connection_age_secs=env.get("PLAYERSTATS_MAX_CONNECTION_AGE_SECS", _number(minimum=0)),
+                max_connection_age_grace_secs=env.get("PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS", _number(minimum=0)),
+            ),
         )
 
     def redacted(self) -> dict[str, Any]:
@@ -191,6 +283,26 @@ def _show(value: object) -> object:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _tls(env: _Env) -> TlsSettings:
+    """The TLS files, each read and parsed now; errors name the variable that has to change."""
+    cert = env.get("PLAYERSTATS_TLS_CERT", _optional_path)
+    key = env.get("PLAYERSTATS_TLS_KEY", _optional_path)
+    client_ca = env.get("PLAYERSTATS_TLS_CLIENT_CA", _optional_path)
+    if cert is None and key is None and client_ca is None:
+        return TlsSettings()
+    if cert is None:
+        needing = "PLAYERSTATS_TLS_KEY" if key is not None else "PLAYERSTATS_TLS_CLIENT_CA"
+        raise ConfigError(f"invalid PLAYERSTATS_TLS_CERT='': required when {needing} is set")
+    if key is None:
+        raise ConfigError(f"invalid PLAYERSTATS_TLS_KEY='': required when PLAYERSTATS_TLS_CERT is set ({cert})")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    env.get("PLAYERSTATS_TLS_CERT", _pem_certificates(context))
+    env.get("PLAYERSTATS_TLS_KEY", _pem_key_of(context, cert))
+    if client_ca is not None:
+        env.get("PLAYERSTATS_TLS_CLIENT_CA", _pem_certificates(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)))
+    return TlsSettings(cert_file=cert, key_file=key, client_ca_file=client_ca)
 
 
 class _Env:
@@ -264,6 +376,56 @@ def _non_empty(raw: str) -> str:
     return raw
 
 
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
+
+
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw) if raw else None
+
+
+def _readable(path: Path) -> None:
+    try:
+        with path.open("rb") as file:
+            file.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def _pem_certificates(context: ssl.SSLContext) -> Callable[[str], None]:
+    """Check that the file holds at least one PEM certificate (a chain or a CA bundle)."""
+
+    def parse(raw: str) -> None:
+        _readable(Path(raw))
+        try:
+            context.load_verify_locations(cafile=raw)
+        except (ssl.SSLError, UnicodeError):
+            raise ValueError("expected a file of PEM certificates (-----BEGIN CERTIFICATE-----)") from None
+
+    return parse
+
+
+def _pem_key_of(context: ssl.SSLContext, cert: Path) -> Callable[[str], None]:
+    """Check that the file holds an unencrypted PEM private key matching the certificate `cert`."""
+
+    def parse(raw: str) -> None:
+        _readable(Path(raw))
+        try:
+            # A password callback stops OpenSSL from prompting on the terminal for an encrypted key.
+            context.load_cert_chain(certfile=cert, keyfile=raw, password=lambda: b"")
+        except (ssl.SSLError, UnicodeError):
+            raise ValueError(
+                "expected the unencrypted PEM private key of PLAYERSTATS_TLS_CERT (-----BEGIN PRIVATE KEY-----)"
+            ) from None
+
+    return parse
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -274,10 +436,12 @@ def _log_level(raw: str) -> str:
 __all__ = [
     "DEFAULTS",
     "ConfigError",
+    "LimitsSettings",
     "ResilienceSettings",
     "Secret",
     "ServerSettings",
     "Settings",
     "SteamSettings",
     "StoreSettings",
+    "TlsSettings",
 ]

@@ -39,6 +39,9 @@ def to_rpc_status(exc: BaseException) -> status_pb2.Status:
     upstream_status = getattr(exc, "status", None)
     if isinstance(upstream_status, int):
         metadata["upstream_status"] = str(upstream_status)
+    caller = getattr(exc, "caller", None)
+    if caller:
+        metadata["caller"] = str(caller)
     info = error_details_pb2.ErrorInfo(reason=entry.reason, domain=ERROR_DOMAIN, metadata=metadata)
     status = status_pb2.Status(code=entry.code.value[0], message=public_message(exc))
     status.details.add().Pack(info)
