@@ -67,7 +67,8 @@ def _log(method: str, exc: BaseException) -> None:
     elif entry.reason == "STEAM_KEY_REJECTED":
         log.error("%s: Steam refused the API key; replace STEAM_API_KEY", method)
     else:
-        log.info("%s -> %s %s", method, entry.code.name, entry.reason)
+        # Expected outcomes: the telemetry interceptor already writes the one log line per RPC with its code.
+        log.debug("%s -> %s %s", method, entry.code.name, entry.reason)
 
 
 def _is_abort(exc: BaseException) -> bool:
