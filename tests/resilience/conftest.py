@@ -1,14 +1,17 @@
-"""Fakes for the resilience unit tests: one clock (monotonic and wall) whose sleep advances it without waiting."""
+"""Fakes for the resilience unit tests: one clock (monotonic and wall) whose sleep advances it without waiting;
+and the machine's Redis under a throw-away key prefix for the shared-state tests (a failure when it is down)."""
 
 from __future__ import annotations
 
 import asyncio
 import types
+from collections.abc import AsyncIterator
 
 import pytest
 from purgatory.domain import model as purgatory_model
 
 from dbd_playerstats.deadline import Deadline
+from dbd_playerstats.resilience.testing import RedisUnavailableError, redis_test_url, temporary_prefix
 
 WALL_OFFSET = 1_700_000_000.0
 
@@ -44,3 +47,23 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(purgatory_model, "time", types.SimpleNamespace(time=fake.wall))
     return fake
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (PLAYERSTATS_TEST_REDIS_URL, default the machine's 127.0.0.1:6379)."""
+    return redis_test_url()
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own on the test Redis, emptied before and after; fails when Redis is down."""
+    prefix = temporary_prefix(redis_url)
+    try:
+        value = await prefix.__aenter__()
+    except RedisUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield value
+    finally:
+        await prefix.__aexit__(None, None, None)

@@ -98,9 +98,19 @@ def test_policy_values_come_from_settings() -> None:
 
 def test_package_all_is_complete() -> None:
     """Every public name of every resilience module is exported by the package, and every export resolves."""
-    for name in ("breaker", "events", "policy", "ratelimit", "retry", "upstream"):
+    for name in ("breaker", "events", "policy", "ratelimit", "redis_bucket", "retry", "shared", "upstream"):
         module = importlib.import_module(f"dbd_playerstats.resilience.{name}")
         missing = set(module.__all__) - set(resilience.__all__)
         assert not missing, f"{name}: {sorted(missing)}"
     for name in resilience.__all__:
         assert hasattr(resilience, name), name
+
+
+@pytest.mark.parametrize(
+    ("replicas", "per_min", "burst"), [(1, 100.0, 10), (3, 100 / 3, 3), (4, 25.0, 2), (20, 5.0, 1)]
+)
+def test_a_replica_share_of_the_budget_never_adds_up_to_more(replicas: int, per_min: float, burst: int) -> None:
+    """100/min burst 10 split N ways: 100/N a minute and floor(10/N) at once (at least 1) per replica."""
+    share = RateLimitPolicy(per_min=100, burst=10).share(replicas)
+    assert share.per_min == pytest.approx(per_min)
+    assert share.burst == burst

@@ -1,9 +1,11 @@
 """Resilience between fetch orchestration and Steam: retries, circuit breakers, the shared budget, deadlines.
 
-`ResilientUpstream.from_settings(settings.resilience)` is the `dbd_playerstats.upstream.Upstream` the server
-uses; telemetry subscribes to its typed events with `add_observer`. Modules, one job each: `policy` (frozen
+`ResilientUpstream.from_settings(settings.resilience, shared=...)` is the `dbd_playerstats.upstream.Upstream` the
+server uses; telemetry subscribes to its typed events with `add_observer`. Modules, one job each: `policy` (frozen
 values and error classes), `retry` (the one backoff decorator), `breaker` (purgatory plus the half-open gate),
-`ratelimit` (token bucket), `upstream` (the assembly), `events` (what observers receive).
+`ratelimit` (token bucket), `redis_bucket` (the same bucket in Redis), `shared` (breakers and budget shared by
+replicas through Redis, with the in-process fall-back), `upstream` (the assembly), `events` (what observers
+receive).
 """
 
 from dbd_playerstats.resilience.breaker import EXCLUDE, NEUTRAL, Admission, Breakers, Outcome, outcome_of
@@ -21,6 +23,7 @@ from dbd_playerstats.resilience.events import (
     ResilienceEvent,
     ResilienceObserver,
     RetryScheduled,
+    SharedStateChanged,
 )
 from dbd_playerstats.resilience.policy import (
     BreakerPolicy,
@@ -38,12 +41,22 @@ from dbd_playerstats.resilience.ratelimit import (
     TokenBucket,
     TokenUnavailable,
 )
+from dbd_playerstats.resilience.redis_bucket import RedisTokenBucket
 from dbd_playerstats.resilience.retry import GiveUp, GiveUpReason, Retrying, ScheduledRetry, Sleep, Uniform
+from dbd_playerstats.resilience.shared import (
+    REDIS_ERRORS,
+    FailoverTokenBucket,
+    FailoverUnitOfWork,
+    SharedState,
+    SharedStateListener,
+    connect,
+)
 from dbd_playerstats.resilience.upstream import ResilientUpstream, breaker_name
 
 __all__ = [
     "EXCLUDE",
     "NEUTRAL",
+    "REDIS_ERRORS",
     "Admission",
     "AttemptFinished",
     "AttemptStarted",
@@ -54,6 +67,8 @@ __all__ = [
     "Breakers",
     "ClassPolicy",
     "ErrorClass",
+    "FailoverTokenBucket",
+    "FailoverUnitOfWork",
     "GaveUp",
     "GiveUp",
     "GiveUpReason",
@@ -64,6 +79,7 @@ __all__ = [
     "RateLimitSlowedDown",
     "RateLimitWaited",
     "RateLimiter",
+    "RedisTokenBucket",
     "Reservation",
     "ResilienceEvent",
     "ResilienceObserver",
@@ -73,12 +89,16 @@ __all__ = [
     "RetryScheduled",
     "Retrying",
     "ScheduledRetry",
+    "SharedState",
+    "SharedStateChanged",
+    "SharedStateListener",
     "Sleep",
     "TokenBucket",
     "TokenUnavailable",
     "Uniform",
     "breaker_name",
     "classify",
+    "connect",
     "outcome_of",
     "steam_retry_after",
 ]

@@ -1,8 +1,9 @@
 """Circuit breakers, one per Steam endpoint ("steam.stats", ...): purgatory plus the half-open gate it lacks.
 
 purgatory (`AsyncCircuitBreakerFactory`) keeps each breaker's state, its consecutive-failure count, `opened_at`
-and ttl, in a pluggable unit of work (in memory now; `AsyncRedisUnitOfWork` later, shared by replicas), and fires
-the listener events turned into `BreakerTransition`. What this module adds, and why:
+and ttl, in a pluggable unit of work (in memory, or `shared.FailoverUnitOfWork`: purgatory's Redis storage shared
+by replicas, see that module for what sharing implies), and fires the listener events turned into
+`BreakerTransition`. What this module adds, and why:
 
 Admission (`Breakers.admit`, before each attempt, no upstream traffic when refused):
 
@@ -33,6 +34,10 @@ trial** re-opens the breaker at once (purgatory: half-opened -> opened, fresh ``
 CB_HALF_OPEN_REQUESTS trials have succeeded** it closes (purgatory: half-opened -> closed). Results of trials of
 a round already decided are ignored, and so is the outcome of an attempt admitted while closed that ends after
 the breaker opened (purgatory must not let a straggler decide a half-open breaker).
+
+With shared storage another replica may open or close a breaker: purgatory's events fire only there, so `admit`
+also turns a state it reads that differs from the last one this process knew into a `BreakerTransition` (one
+log line and the state gauge per replica); the half-open gate above stays per process.
 
 The listener hook is synchronous and never raises (it would break the protected call). Purgatory raises the
 *same* OpenedState instance for every refusal; where it can reach us its ``__traceback__`` is cleared so it does
@@ -181,11 +186,13 @@ class Breakers:
         context = (await self._factory.get_breaker(name)).context
         if context.state == CLOSED:
             self._rounds.pop(name, None)  # closed by a decided round (or, with shared storage, elsewhere)
+            self._transition(name, "closed")  # no-op unless it was closed elsewhere
             return Admission(self, name)
         if context.state == OPENED:
             left = self._open_for(context)
             if left >= 0:
                 self._rounds.pop(name, None)  # (shared storage) re-opened elsewhere: that round is over
+                self._transition(name, "open")  # no-op unless it was opened elsewhere
                 raise self._reject(name, left, steam_id)
         trial = self._rounds.get(name)
         if trial is None:

@@ -100,6 +100,19 @@ class RateLimitSlowedDown:
     pause_secs: float
 
 
+@dataclass(frozen=True, slots=True)
+class SharedStateChanged:
+    """The breaker and budget storage switched (or, at start-up, settled) between Redis and in-process.
+
+    `degraded` True: Redis is unreachable and this replica uses its in-process breaker and its share of the
+    budget; False: state is shared through Redis. `reason` is a short text for humans (the Redis error, or
+    "connected" / "reachable again").
+    """
+
+    degraded: bool
+    reason: str
+
+
 ResilienceEvent = (
     AttemptStarted
     | AttemptFinished
@@ -110,6 +123,7 @@ ResilienceEvent = (
     | RateLimitWaited
     | RateLimitRejected
     | RateLimitSlowedDown
+    | SharedStateChanged
 )
 
 
@@ -133,4 +147,5 @@ __all__ = [
     "ResilienceEvent",
     "ResilienceObserver",
     "RetryScheduled",
+    "SharedStateChanged",
 ]

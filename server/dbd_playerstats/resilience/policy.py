@@ -153,14 +153,24 @@ class BreakerPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitPolicy:
-    """The Steam key's budget shared by every call: `per_min` tokens a minute, `burst` at once."""
+    """The Steam key's budget shared by every call: `per_min` tokens a minute (> 0), `burst` at once (>= 1)."""
 
-    per_min: int
+    per_min: float
     burst: int
 
     @classmethod
     def from_settings(cls, settings: ResilienceSettings) -> RateLimitPolicy:
         return cls(per_min=settings.rate_limit_per_min, burst=settings.burst_limit)
+
+    def share(self, replicas: int) -> RateLimitPolicy:
+        """One replica's share of the budget when `replicas` split it without coordination.
+
+        ``per_min / replicas`` tokens a minute and ``max(1, burst // replicas)`` at once, so `replicas` shares
+        together never exceed the whole (except that each keeps a burst of at least 1 when burst < replicas).
+        """
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, not {replicas}")
+        return RateLimitPolicy(per_min=self.per_min / replicas, burst=max(1, self.burst // replicas))
 
     @property
     def interval_secs(self) -> float:

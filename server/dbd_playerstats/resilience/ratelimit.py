@@ -1,7 +1,8 @@
 """The Steam key's budget: one token bucket shared by every Steam call, slowed down when Steam answers 429.
 
-`TokenBucket` is the storage seam (in memory now; a Redis implementation shared by replicas can follow, e.g. the
-same arithmetic in one Lua script). `InMemoryTokenBucket` is an exact GCRA (generic cell rate algorithm, the
+`TokenBucket` is the storage seam: `InMemoryTokenBucket` for one process, `redis_bucket.RedisTokenBucket` (the
+same arithmetic in one Lua script, shared by replicas) and `shared.FailoverTokenBucket` (Redis, else in process).
+`InMemoryTokenBucket` is an exact GCRA (generic cell rate algorithm, the
 "virtual scheduling" form of a token bucket) with reservations:
 
 - emission interval ``T = 60 / RATE_LIMIT_PER_MIN`` seconds, burst tolerance ``tau = (BURST_LIMIT - 1) * T``;
@@ -53,11 +54,16 @@ class TokenUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """A token reserved for `wait_secs` from the reservation; `due` and `mark` are the bucket's own values."""
+    """A token reserved for `wait_secs` from the reservation; `due` and `mark` are the bucket's own values.
+
+    `origin` names the bucket that granted it ("local" in process, "shared" in Redis), so a bucket that
+    delegates to either routes `refund` and `still_valid` back to it.
+    """
 
     wait_secs: float
     due: float
     mark: float
+    origin: str = "local"
 
 
 class TokenBucket(Protocol):
@@ -110,8 +116,9 @@ class InMemoryTokenBucket:
         self._tat = max(self._tat, now + seconds + self._tolerance)
 
     async def still_valid(self, reservation: Reservation) -> bool:
-        # A reservation made after a pause is due at or after its end; one made before may fall inside it.
-        return self._paused_until <= reservation.due
+        # A reservation made after a pause is due at or after its end; one made before may fall inside it. The
+        # microsecond of slack absorbs float rounding of (end + tau) - tau, which must not invalidate the former.
+        return self._paused_until <= reservation.due + 1e-6
 
     def next_due_in(self) -> float:
         """Seconds until a token would be due now (0 when one is available): for tests and introspection."""

@@ -39,6 +39,7 @@ from dbd_playerstats.resilience.events import (
 from dbd_playerstats.resilience.policy import ResiliencePolicy, classify
 from dbd_playerstats.resilience.ratelimit import InMemoryTokenBucket, RateLimiter, TokenBucket
 from dbd_playerstats.resilience.retry import GiveUp, Retrying, ScheduledRetry, Sleep, Uniform
+from dbd_playerstats.resilience.shared import SharedState
 from dbd_playerstats.settings import ResilienceSettings
 from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError
 from dbd_playerstats.upstream import Attempt
@@ -59,7 +60,9 @@ class ResilientUpstream:
     `clock` (monotonic seconds) must be the clock of the deadlines handed to `call` and of the bucket;
     `sleep` waits on that clock; `uniform` draws the jitter; `wall_clock` is purgatory's (time.time).
     `breaker_uow` makes breaker state shared (purgatory unit of work; call `initialize()` first when it needs
-    it); `bucket` replaces the in-memory token bucket.
+    it); `bucket` replaces the in-memory token bucket. `shared` (REDIS_URL) supplies both, Redis-backed with an
+    in-process fall-back, and its SharedStateChanged events go to this upstream's observers; `initialize()`
+    connects it and `aclose()` closes it.
     """
 
     def __init__(
@@ -73,8 +76,14 @@ class ResilientUpstream:
         wall_clock: Clock = time.time,
         breaker_uow: AsyncAbstractUnitOfWork | None = None,
         bucket: TokenBucket | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.policy = policy
+        self.shared = shared
+        if shared is not None:
+            breaker_uow = breaker_uow if breaker_uow is not None else shared.breaker_uow
+            bucket = bucket if bucket is not None else shared.bucket
+            shared.subscribe(self._emit)
         self._observers: list[ResilienceObserver] = list(observers)
         self._clock = clock
         self._sleep = sleep
@@ -99,6 +108,7 @@ class ResilientUpstream:
         wall_clock: Clock = time.time,
         breaker_uow: AsyncAbstractUnitOfWork | None = None,
         bucket: TokenBucket | None = None,
+        shared: SharedState | None = None,
     ) -> ResilientUpstream:
         """The upstream configured by the environment's resilience settings."""
         return cls(
@@ -110,6 +120,7 @@ class ResilientUpstream:
             wall_clock=wall_clock,
             breaker_uow=breaker_uow,
             bucket=bucket,
+            shared=shared,
         )
 
     def add_observer(self, observer: ResilienceObserver) -> None:
@@ -117,11 +128,15 @@ class ResilientUpstream:
         self._observers.append(observer)
 
     async def initialize(self) -> None:
-        """Prepare shared storage (nothing to do in memory)."""
+        """Prepare shared storage (nothing to do in memory). An unreachable Redis is not an error: see `shared`."""
         await self.breakers.initialize()
+        if self.shared is not None:
+            await self.shared.initialize()
 
     async def aclose(self) -> None:
-        """Release resources (nothing is held in memory; kept for shared storage backends)."""
+        """Release resources (the Redis connections and the shared state's background task, if any)."""
+        if self.shared is not None:
+            await self.shared.aclose()
 
     async def call(self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None) -> T:
         """Return the first successful attempt's result, or raise the error that ended the call.

@@ -18,6 +18,7 @@ instrument                              kind       attributes
 ``playerstats.ratelimit.rejections``    counter    steam.endpoint
 ``playerstats.ratelimit.slowdowns``     counter    steam.endpoint
 ``playerstats.ratelimit.tokens``        gauge      (none): tokens left in the shared Steam budget
+``playerstats.shared_state.degraded``   gauge      (none): 1 while Redis is unreachable (in-process fall-back)
 ``playerstats.cache.lookups``           counter    cache, cache.result (hit / miss)
 ``playerstats.coalesced.waits``         counter    steam.endpoint
 ``playerstats.merge.decisions``         counter    merge.decision, merge.reason
@@ -87,6 +88,12 @@ class Metrics:
         self._ratelimit_tokens = meter.create_gauge(
             "playerstats.ratelimit.tokens", unit="{token}", description="Tokens left in the shared Steam budget."
         )
+        self._shared_state_degraded = meter.create_gauge(
+            "playerstats.shared_state.degraded",
+            unit="1",
+            description="1 while REDIS_URL is unreachable and this replica uses in-process breakers and its budget "
+            "share, 0 while breakers and budget are shared in Redis (absent without REDIS_URL).",
+        )
         self._cache_lookups = meter.create_counter(
             "playerstats.cache.lookups", unit="{lookup}", description="Cache lookups, by cache and hit or miss."
         )
@@ -140,6 +147,10 @@ class Metrics:
     def ratelimit_tokens(self, tokens: float) -> None:
         """The shared budget now holds `tokens` tokens (for the limiter to report when it knows)."""
         self._ratelimit_tokens.set(tokens)
+
+    def shared_state_degraded(self, degraded: bool) -> None:
+        """Breakers and budget switched to in-process (`degraded`) or back to Redis."""
+        self._shared_state_degraded.set(1 if degraded else 0)
 
     def cache_lookup(self, cache: str, *, hit: bool) -> None:
         """A lookup in `cache` (e.g. ``stats``, ``schema``) hit or missed."""

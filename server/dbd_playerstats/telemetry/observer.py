@@ -3,17 +3,18 @@
 The resilience layer calls its observers synchronously in the caller's task, inside `TracedUpstream.call`, so
 the current span is the logical Steam call's span (``steam.<endpoint>``). Span events:
 
-======================  ==========================================================================
-event                   attributes
-======================  ==========================================================================
-``steam.retry``         attempt (the failed one, from 1), wait_s, error.class, error.type, retry_after_s
-``steam.gave_up``       attempts, reason (exhausted / deadline / not_retryable / circuit_open), error.type
-``breaker.transition``  breaker, from, to
-``breaker.rejected``    breaker, retry_after_s
-``ratelimit.waited``    endpoint, waited_s
-``ratelimit.rejected``  endpoint, retry_after_s
-``ratelimit.slowed``    endpoint, pause_s
-======================  ==========================================================================
+========================  ==========================================================================
+event                     attributes
+========================  ==========================================================================
+``steam.retry``           attempt (the failed one, from 1), wait_s, error.class, error.type, retry_after_s
+``steam.gave_up``         attempts, reason (exhausted / deadline / not_retryable / circuit_open), error.type
+``breaker.transition``    breaker, from, to
+``breaker.rejected``      breaker, retry_after_s
+``ratelimit.waited``      endpoint, waited_s
+``ratelimit.rejected``    endpoint, retry_after_s
+``ratelimit.slowed``      endpoint, pause_s
+``shared_state.changed``  degraded, reason (on the span of the call that noticed Redis was gone)
+========================  ==========================================================================
 
 `GaveUp` also sets ``steam.gave_up.reason`` on the span. Attempt events are not repeated here: every attempt
 already has its CLIENT span, and `TracedUpstream` counts them.
@@ -37,6 +38,7 @@ from dbd_playerstats.resilience.events import (
     RateLimitWaited,
     ResilienceEvent,
     RetryScheduled,
+    SharedStateChanged,
 )
 from dbd_playerstats.telemetry.metrics import Metrics
 
@@ -109,6 +111,9 @@ class ResilienceTelemetry:
             case RateLimitSlowedDown():
                 span.add_event("ratelimit.slowed", {"endpoint": event.endpoint, "pause_s": event.pause_secs})
                 metrics.ratelimit_slowdown(event.endpoint)
+            case SharedStateChanged():
+                span.add_event("shared_state.changed", {"degraded": event.degraded, "reason": event.reason})
+                metrics.shared_state_degraded(event.degraded)
             case AttemptStarted() | AttemptFinished():
                 pass
 
