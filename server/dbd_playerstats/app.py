@@ -20,7 +20,7 @@ from dbd_playerstats.catalog import Catalog
 from dbd_playerstats.fetch import PlayerFetcher
 from dbd_playerstats.listener import max_concurrent_rpcs, server_credentials, server_options
 from dbd_playerstats.quota import quota_interceptor
-from dbd_playerstats.resilience import ResilientUpstream
+from dbd_playerstats.resilience import ResilientUpstream, SharedState, SharedStateListener
 from dbd_playerstats.servicer import PlayerStatsServicer
 from dbd_playerstats.settings import Settings
 from dbd_playerstats.steam.client import SteamClient
@@ -30,6 +30,9 @@ from dbd_playerstats.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PlayerStatsService"].full_name
+SHARED_STATE_SERVICE = "dbd.playerstats.v1.SharedState"
+"""Health service name (REDIS_URL only): SERVING while breakers and budget are shared in Redis, NOT_SERVING while
+this replica runs on its in-process fall-back. SERVICE_NAME stays SERVING either way: requests are served."""
 
 
 @dataclass
@@ -42,6 +45,7 @@ class RunningServer:
     session: aiohttp.ClientSession
     store: AchievementStore | None = None
     fetcher: PlayerFetcher | None = None
+    upstream: ResilientUpstream | None = None
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None) -> None:
@@ -54,8 +58,21 @@ class RunningServer:
         await self.session.close()
         if self.fetcher is not None:
             await self.fetcher.wait_for_store_writes()  # merges outlive cancelled RPCs: let them commit
+            await self.fetcher.aclose()  # background catalog refreshes
         if self.store is not None:
             await self.store.close()
+        if self.upstream is not None:
+            await self.upstream.aclose()  # the Redis connections of the shared state
+
+
+def _shared_state_health(servicer: health.aio.HealthServicer) -> SharedStateListener:
+    """Keeps SHARED_STATE_SERVICE's health in step with the shared state."""
+
+    async def set_status(degraded: bool) -> None:
+        status = health_pb2.HealthCheckResponse.NOT_SERVING if degraded else health_pb2.HealthCheckResponse.SERVING
+        await servicer.set(SHARED_STATE_SERVICE, status)
+
+    return set_status
 
 
 async def build_server(
@@ -69,6 +86,7 @@ async def build_server(
     address = listen or settings.server.listen
     telemetry = telemetry if telemetry is not None else Telemetry.disabled()
     telemetry.protect(settings.steam.api_key.get())
+    telemetry.protect(settings.shared_state.redis_url.password())  # in case a Redis error message quotes it
     credentials = server_credentials(settings.tls)  # read before anything needs closing
     store = await open_store(settings.store)  # StoreError (an OSError) names DATABASE_URL / PLAYERSTATS_DATA_DIR
     try:
@@ -82,9 +100,17 @@ async def build_server(
         trace_configs=telemetry.aiohttp_trace_configs(),
     )
     steam = SteamClient(session, base_url=settings.steam.base_url, api_key=settings.steam.api_key.get())
-    upstream = ResilientUpstream.from_settings(settings.resilience)
+    shared_settings = settings.shared_state
+    shared = SharedState.from_settings(shared_settings, settings.resilience) if shared_settings.enabled else None
+    upstream = ResilientUpstream.from_settings(settings.resilience, shared=shared)
     traced_upstream = telemetry.wrap_upstream(upstream)  # the logical-call span around whichever upstream
-    catalog = Catalog(steam, traced_upstream)
+    await upstream.initialize()  # after wrap_upstream: telemetry sees the start-up state; Redis down is no error
+    catalog = Catalog(
+        steam,
+        traced_upstream,
+        ttl_secs=settings.cache.catalog_ttl_secs,
+        load_timeout_secs=settings.resilience.overall_timeout_secs,
+    )
     fetcher = PlayerFetcher(
         steam,
         traced_upstream,
@@ -92,6 +118,8 @@ async def build_server(
         store=store,
         merge_policy=MergePolicy.from_settings(settings.store),
         stale_stats_max_age_secs=settings.store.stale_stats_max_age_secs,
+        cache=settings.cache,
+        tracer=telemetry.tracer,  # the coalesced.wait spans
     )
 
     limits = settings.limits
@@ -122,14 +150,25 @@ async def build_server(
     except RuntimeError as exc:
         await session.close()
         await store.close()
+        await upstream.aclose()
         raise OSError(f"cannot listen on PLAYERSTATS_LISTEN={address!r}: {exc}") from None
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    if shared is not None:
+        shared_state_health = _shared_state_health(health_servicer)
+        await shared_state_health(shared.degraded)
+        shared.add_listener(shared_state_health)
     log.info("listening on %s (port %d, %s)", address, port, settings.tls.mode)
     return RunningServer(
-        server=server, port=port, health=health_servicer, session=session, store=store, fetcher=fetcher
+        server=server,
+        port=port,
+        health=health_servicer,
+        session=session,
+        store=store,
+        fetcher=fetcher,
+        upstream=upstream,
     )
 
 
-__all__ = ["SERVICE_NAME", "RunningServer", "build_server"]
+__all__ = ["SERVICE_NAME", "SHARED_STATE_SERVICE", "RunningServer", "build_server"]

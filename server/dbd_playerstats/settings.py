@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 T = TypeVar("T")
 
@@ -58,6 +59,17 @@ DEFAULTS: dict[str, str] = {
     "PLAYERSTATS_MAX_PING_STRIKES": "2",
     "PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "1800",
     "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS": "60",
+    "REDIS_URL": "",
+    "PLAYERSTATS_REDIS_KEY_PREFIX": "dbd-playerstats:",
+    "PLAYERSTATS_REPLICAS": "1",
+    "PLAYERSTATS_REDIS_RETRY_SECS": "5",
+    "PLAYERSTATS_REDIS_TIMEOUT_SECS": "1",
+    "PLAYERSTATS_CACHE_STATS_TTL_SECS": "30",
+    "PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS": "30",
+    "PLAYERSTATS_CACHE_PROFILE_TTL_SECS": "300",
+    "PLAYERSTATS_CACHE_VANITY_TTL_SECS": "3600",
+    "PLAYERSTATS_CACHE_CATALOG_TTL_SECS": "21600",
+    "PLAYERSTATS_CACHE_MAX_PLAYERS": "10000",
 }
 
 MIB = 1024 * 1024
@@ -91,6 +103,44 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+class SecretUrl(Secret):
+    """A URL that may carry a password: hidden like a `Secret`, but `redacted()` shows it with `***` instead."""
+
+    __slots__ = ()
+
+    def password(self) -> str:
+        """The password the URL carries (user info, else a `password=` query parameter); empty when none."""
+        try:
+            parts = urlsplit(self._value)
+        except ValueError:
+            return ""
+        if parts.password:
+            return parts.password
+        for item in parts.query.split("&"):
+            if item.startswith("password="):
+                return item.removeprefix("password=")
+        return ""
+
+    def redacted(self) -> str:
+        """The URL with its password (user info, or a `password=` query parameter) replaced by `***`."""
+        try:
+            parts = urlsplit(self._value)
+            netloc = parts.netloc
+            if parts.password is not None:
+                host = parts.hostname or ""
+                host = f"[{host}]" if ":" in host else host
+                port = f":{parts.port}" if parts.port is not None else ""
+                netloc = f"{parts.username or ''}:***@{host}{port}"
+            query = "&".join(
+                "password=***" if item.startswith("password=") else item for item in parts.query.split("&")
+            )
+            if (netloc, query) == (parts.netloc, parts.query):
+                return self._value
+            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        except ValueError:
+            return "<unparseable URL>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +190,28 @@ class StoreSettings:
     min_survivor_adepts: int = 20
     min_killer_adepts: int = 15
     max_snapshot_age_secs: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SharedStateSettings:
+    """State shared by replicas in Redis (see `dbd_playerstats.resilience.shared`).
+
+    `redis_url` empty: breakers and the Steam budget are in process (one replica). Otherwise they live in Redis
+    under keys starting with `redis_key_prefix`; while Redis is unreachable (each call waits at most
+    `redis_timeout_secs` per attempt, and Redis is probed every `redis_retry_secs`), this replica uses
+    1/`replicas` of the budget and breakers of its own.
+    """
+
+    redis_url: SecretUrl = field(default_factory=lambda: SecretUrl(""))
+    redis_key_prefix: str = DEFAULTS["PLAYERSTATS_REDIS_KEY_PREFIX"]
+    replicas: int = 1
+    redis_retry_secs: float = 5.0
+    redis_timeout_secs: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether breakers and budget are shared through Redis."""
+        return bool(self.redis_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +267,24 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """How long this process keeps Steam's answers (seconds, counted from when the fetch finished).
+
+    0 disables that cache: nothing is kept, but concurrent identical calls still share one fetch. Only successful
+    answers are kept. `max_players` bounds each per-player cache (stats, achievements, profile, vanity names);
+    the least recently used entry goes first. `catalog_ttl_secs` is the age at which the schema and the global
+    percentages are due for a refresh; it runs in the background while the old value is served.
+    """
+
+    stats_ttl_secs: float = 30.0
+    achievements_ttl_secs: float = 30.0
+    profile_ttl_secs: float = 300.0
+    vanity_ttl_secs: float = 3600.0
+    catalog_ttl_secs: float = 21600.0
+    max_players: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service is configured with."""
 
@@ -204,6 +294,8 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    shared_state: SharedStateSettings = field(default_factory=SharedStateSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -266,6 +358,21 @@ class Settings:
                 max_connection_age_secs=env.get("PLAYERSTATS_MAX_CONNECTION_AGE_SECS", _number(minimum=0)),
                 max_connection_age_grace_secs=env.get("PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS", _number(minimum=0)),
             ),
+            shared_state=SharedStateSettings(
+                redis_url=SecretUrl(env.get("REDIS_URL", _redis_url)),
+                redis_key_prefix=env.get("PLAYERSTATS_REDIS_KEY_PREFIX", _key_prefix),
+                replicas=env.get("PLAYERSTATS_REPLICAS", _int(minimum=1)),
+                redis_retry_secs=env.get("PLAYERSTATS_REDIS_RETRY_SECS", _number(minimum=0.05)),
+                redis_timeout_secs=env.get("PLAYERSTATS_REDIS_TIMEOUT_SECS", _number(minimum=0.01)),
+            ),
+            cache=CacheSettings(
+                stats_ttl_secs=env.get("PLAYERSTATS_CACHE_STATS_TTL_SECS", _number(minimum=0)),
+                achievements_ttl_secs=env.get("PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS", _number(minimum=0)),
+                profile_ttl_secs=env.get("PLAYERSTATS_CACHE_PROFILE_TTL_SECS", _number(minimum=0)),
+                vanity_ttl_secs=env.get("PLAYERSTATS_CACHE_VANITY_TTL_SECS", _number(minimum=0)),
+                catalog_ttl_secs=env.get("PLAYERSTATS_CACHE_CATALOG_TTL_SECS", _number(minimum=0)),
+                max_players=env.get("PLAYERSTATS_CACHE_MAX_PLAYERS", _int(minimum=1)),
+            ),
         )
 
     def redacted(self) -> dict[str, Any]:
@@ -278,6 +385,8 @@ class Settings:
 
 
 def _show(value: object) -> object:
+    if isinstance(value, SecretUrl):
+        return value.redacted() if value else "<unset>"
     if isinstance(value, Secret):
         return "<set>" if value else "<unset>"
     if isinstance(value, Path):
@@ -319,7 +428,7 @@ class _Env:
         try:
             return parse(raw.strip())
         except ValueError as exc:
-            shown = "<redacted>" if name == "DATABASE_URL" else raw
+            shown = "<redacted>" if name in {"DATABASE_URL", "REDIS_URL"} else raw
             raise ConfigError(f"invalid {name}={shown!r}: {exc}") from None
 
 
@@ -367,6 +476,28 @@ def _http_url(raw: str) -> str:
 def _database_url(raw: str) -> str:
     if raw and not raw.startswith(("postgresql://", "postgres://")):
         raise ValueError("expected empty (embedded SQLite) or a postgresql:// URL")
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    if not raw:
+        return raw
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        parts = None
+    valid = parts is not None and (
+        bool(parts.path) if parts.scheme == "unix" else parts.scheme in {"redis", "rediss"} and bool(parts.hostname)
+    )
+    if not valid:
+        raise ValueError("expected empty (in-process state) or a redis://, rediss:// or unix:// URL")
+    return raw
+
+
+def _key_prefix(raw: str) -> str:
+    if not raw or len(raw) > 100 or not raw.isprintable() or " " in raw:
+        raise ValueError("expected 1 to 100 printable characters without spaces")
     return raw
 
 
@@ -435,12 +566,15 @@ def _log_level(raw: str) -> str:
 
 __all__ = [
     "DEFAULTS",
+    "CacheSettings",
     "ConfigError",
     "LimitsSettings",
     "ResilienceSettings",
     "Secret",
+    "SecretUrl",
     "ServerSettings",
     "Settings",
+    "SharedStateSettings",
     "SteamSettings",
     "StoreSettings",
     "TlsSettings",

@@ -16,7 +16,7 @@ from grpc_status import rpc_status
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.settings import Settings
-from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator
+from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator, synthetic_steam_id
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -52,10 +52,10 @@ async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
         await channel.close()
 
 
-async def resolve(stub: AsyncStub) -> grpc.aio.AioRpcError | None:
-    """ResolvePlayer for the demo player (one profile call): None on success, else the error."""
+async def resolve(stub: AsyncStub, player: str = DEMO_STEAM_ID) -> grpc.aio.AioRpcError | None:
+    """ResolvePlayer for `player` (one profile call): None on success, else the error."""
     try:
-        await stub.ResolvePlayer(pb.ResolvePlayerRequest(player=DEMO_STEAM_ID), timeout=20)
+        await stub.ResolvePlayer(pb.ResolvePlayerRequest(player=player), timeout=20)
     except grpc.aio.AioRpcError as err:
         return err
     return None
@@ -123,7 +123,8 @@ async def test_half_open_admits_exactly_the_trials_then_closes(start: StartFn, s
     await open_breaker(stub, sim)
     await wait_until_half_open(stub)
     sim.state.set_latency("profile", 0.5)  # keep the trials in flight while the others arrive
-    results = await asyncio.gather(*(resolve(stub) for _ in range(5)))
+    # Five players: concurrent calls for one player would share one profile call (coalescing).
+    results = await asyncio.gather(*(resolve(stub, synthetic_steam_id(i)) for i in range(5)))
     rejected = [err for err in results if err is not None]
     assert len(rejected) == 3
     assert {details(err)[0] for err in rejected} == {"UPSTREAM_CIRCUIT_OPEN"}

@@ -13,7 +13,7 @@ from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
 from dbd_playerstats.settings import Settings
-from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
+from dbd_playerstats.sim import DEMO_STEAM_ID, FRESH_STEAM_ID, RunningSimulator
 from dbd_playerstats_client import PlayerStatsClient, PlayerStatsError
 
 if TYPE_CHECKING:
@@ -57,13 +57,14 @@ async def test_rpcs_beyond_the_concurrency_cap_are_resource_exhausted(
     server = await with_limits(serve, settings, max_concurrent_rpcs=2)
     sim.state.set_latency("profile", 0.5)
     async with PlayerStatsClient(f"127.0.0.1:{server.port}", timeout=10) as client:
-        held = [asyncio.create_task(client.resolve_player(DEMO_STEAM_ID)) for _ in range(2)]
+        # Two players: concurrent calls for one player would share one profile call (coalescing).
+        held = [asyncio.create_task(client.resolve_player(player)) for player in (DEMO_STEAM_ID, FRESH_STEAM_ID)]
         await wait_for_count(sim, "profile", 2)
         with pytest.raises(PlayerStatsError) as info:
             await client.resolve_player(DEMO_STEAM_ID, timeout=0.5)
         assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert sim.state.count("profile") == 2
-        assert [r.profile.steam_id for r in await asyncio.gather(*held)] == [DEMO_STEAM_ID] * 2
+        assert [r.profile.steam_id for r in await asyncio.gather(*held)] == [DEMO_STEAM_ID, FRESH_STEAM_ID]
 
 
 async def test_a_client_pinging_too_often_is_sent_away(

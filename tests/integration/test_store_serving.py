@@ -67,9 +67,11 @@ def when(provenance: pb.Provenance) -> datetime:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The shared test settings without retries and with a roomy Steam budget: failures here are meant to stick."""
+    """The shared test settings without retries and with a roomy Steam budget: failures here are meant to stick.
+    No answer is kept in the caches: every stream here must reach Steam (and the store) again."""
     resilience = replace(settings.resilience, max_retries=0, rate_limit_per_min=6000, burst_limit=100)
-    return replace(settings, resilience=resilience)
+    cache = replace(settings.cache, stats_ttl_secs=0, achievements_ttl_secs=0, profile_ttl_secs=0)
+    return replace(settings, resilience=resilience, cache=cache)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -31,6 +31,13 @@ def test_defaults_match_the_documented_values() -> None:
     assert (limits.keepalive_time_secs, limits.keepalive_timeout_secs, limits.min_ping_interval_secs) == (60, 20, 10)
     assert (limits.permit_pings_without_calls, limits.max_ping_strikes) == (True, 2)
     assert (limits.max_connection_age_secs, limits.max_connection_age_grace_secs) == (1800, 60)
+    cache = s.cache
+    assert (cache.stats_ttl_secs, cache.achievements_ttl_secs) == (30, 30)
+    assert (cache.profile_ttl_secs, cache.vanity_ttl_secs, cache.catalog_ttl_secs) == (300, 3600, 21600)
+    assert cache.max_players == 10_000
+    shared = s.shared_state
+    assert (shared.enabled, shared.redis_key_prefix, shared.replicas) == (False, "dbd-playerstats:", 1)
+    assert (shared.redis_retry_secs, shared.redis_timeout_secs) == (5, 1)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +55,15 @@ def test_defaults_match_the_documented_values() -> None:
         ({"PLAYERSTATS_MAX_RECV_MSG_BYTES": "100"}, "invalid PLAYERSTATS_MAX_RECV_MSG_BYTES='100'"),
         ({"PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS": "maybe"}, "invalid PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS='maybe'"),
         ({"PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "-5"}, "invalid PLAYERSTATS_MAX_CONNECTION_AGE_SECS='-5'"),
+        ({"PLAYERSTATS_CACHE_STATS_TTL_SECS": "-1"}, "invalid PLAYERSTATS_CACHE_STATS_TTL_SECS='-1': expected"),
+        ({"PLAYERSTATS_CACHE_CATALOG_TTL_SECS": "inf"}, "invalid PLAYERSTATS_CACHE_CATALOG_TTL_SECS='inf'"),
+        ({"PLAYERSTATS_CACHE_MAX_PLAYERS": "0"}, "invalid PLAYERSTATS_CACHE_MAX_PLAYERS='0': expected a whole"),
+        ({"REDIS_URL": "http://:pw@h"}, "invalid REDIS_URL='<redacted>': expected empty (in-process state) or a"),
+        ({"REDIS_URL": "redis://:pw@h:99999"}, "invalid REDIS_URL='<redacted>'"),
+        ({"PLAYERSTATS_REPLICAS": "0"}, "invalid PLAYERSTATS_REPLICAS='0': expected a whole number >= 1"),
+        ({"PLAYERSTATS_REDIS_KEY_PREFIX": "a b"}, "invalid PLAYERSTATS_REDIS_KEY_PREFIX='a b': expected 1 to 100"),
+        ({"PLAYERSTATS_REDIS_RETRY_SECS": "0"}, "invalid PLAYERSTATS_REDIS_RETRY_SECS='0': expected a number"),
+        ({"PLAYERSTATS_REDIS_TIMEOUT_SECS": "x"}, "invalid PLAYERSTATS_REDIS_TIMEOUT_SECS='x': expected a number"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
@@ -67,6 +83,25 @@ def test_the_key_never_shows() -> None:
         assert "SUPERSECRETKEY123" not in text
     assert s.redacted()["steam"]["api_key"] == "<set>"
     assert repr(Secret("")) == "Secret('')"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2pass@redis.internal:6380/2", "redis://:***@redis.internal:6380/2"),
+        ("rediss://app:hunter2pass@[::1]/0", "rediss://app:***@[::1]/0"),
+        ("unix:///run/redis.sock?password=hunter2pass&db=1", "unix:/run/redis.sock?password=***&db=1"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_the_redis_password_never_shows(url: str, shown: str) -> None:
+    """REDIS_URL is logged with its password as *** and hidden from repr and str."""
+    s = Settings.from_env({"REDIS_URL": url})
+    assert s.shared_state.redis_url.get() == url
+    assert s.shared_state.redis_url.password() == ("" if shown == url else "hunter2pass")
+    assert s.redacted()["shared_state"]["redis_url"] == shown
+    for text in (repr(s), str(s), str(s.redacted())):
+        assert "hunter2pass" not in text
 
 
 def test_every_default_is_read(pki: Pki, tmp_path: Path) -> None:
@@ -112,6 +147,17 @@ def test_every_default_is_read(pki: Pki, tmp_path: Path) -> None:
         "PLAYERSTATS_MAX_PING_STRIKES": "0",
         "PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "0",
         "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS": "5",
+        "PLAYERSTATS_CACHE_STATS_TTL_SECS": "0",
+        "PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS": "5",
+        "PLAYERSTATS_CACHE_PROFILE_TTL_SECS": "60",
+        "PLAYERSTATS_CACHE_VANITY_TTL_SECS": "0.5",
+        "PLAYERSTATS_CACHE_CATALOG_TTL_SECS": "3600",
+        "PLAYERSTATS_CACHE_MAX_PLAYERS": "1",
+        "REDIS_URL": "redis://127.0.0.1:6379/1",
+        "PLAYERSTATS_REDIS_KEY_PREFIX": "other:",
+        "PLAYERSTATS_REPLICAS": "3",
+        "PLAYERSTATS_REDIS_RETRY_SECS": "1",
+        "PLAYERSTATS_REDIS_TIMEOUT_SECS": "0.2",
     }
     assert set(changed) == set(DEFAULTS)
     for name, value in changed.items():
