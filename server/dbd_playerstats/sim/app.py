@@ -8,7 +8,8 @@ Every Steam request goes through one pipeline, in this order, so a test can reas
    `reset` closes the connection, `timeout` sleeps `stall_seconds` then carries on normally, any other kind
    replaces the answer below;
 4. check the API key (rarity needs none): missing -> 400 page, unknown -> 403 page;
-5. answer as Steam would (`steam_api`);
+5. answer as Steam would (`steam_api`), unless `SimState.override_answer` set an answer for the endpoint
+   (sent verbatim instead of steps 4 and 5: the hook for hostile bodies);
 6. log (monotonic time, endpoint, steam id, status).
 
 Each endpoint answers on both version spellings (`v2` and `v0002`, `v1` and `v0001`), with or without the
@@ -163,7 +164,7 @@ def _handler(endpoint: Endpoint, state: SimState) -> Handler:
                 await asyncio.sleep(fault.stall_seconds)
                 fault = None
             if fault is None:
-                answer = _answer(endpoint, state, query)
+                answer = state.answer_override(endpoint.name) or _answer(endpoint, state, query)
             elif fault.kind is FaultKind.TRUNCATED_JSON:
                 answer = fault_answer(fault, endpoint.name, _answer(endpoint, state, query))
             else:

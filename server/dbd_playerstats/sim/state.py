@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from dbd_playerstats.sim.answers import Answer
 from dbd_playerstats.sim.faults import ErrorRate, Fault, FaultKind
 
 ENDPOINTS: Final[tuple[str, ...]] = ("stats", "achievements", "schema", "rarity", "profile", "vanity")
@@ -100,10 +101,12 @@ class SimState:
         self._counts: Counter[str] = Counter()
         self._player_counts: Counter[tuple[str, str]] = Counter()
         self._achievement_overrides: dict[str, dict[str, int | None]] = {}
+        self._answer_overrides: dict[str, Answer] = {}
         self.reset()
 
     def reset(self) -> None:
-        """Back to the constructor's configuration; clear scripted faults, achievement overrides, counters, log."""
+        """Back to the constructor's configuration; clear scripted faults, achievement and answer overrides,
+        counters, log."""
         self.valid_keys = self._baseline_keys
         self.variants = self._baseline_variants
         self._latency = {}
@@ -114,6 +117,7 @@ class SimState:
             self.set_error_rate(endpoint, rate)
         self._queues = {endpoint: deque() for endpoint in ENDPOINTS}
         self._achievement_overrides = {}
+        self._answer_overrides = {}
         self._counts.clear()
         self._player_counts.clear()
         self._log.clear()
@@ -192,6 +196,24 @@ class SimState:
     def achievement_overrides(self, steam_id: str) -> Mapping[str, int | None]:
         """The overrides in force for `steam_id` (empty when none)."""
         return self._achievement_overrides.get(steam_id, {})
+
+    def override_answer(self, endpoint: str, answer: Answer | None) -> None:
+        """Answer every request to `endpoint` with exactly `answer` until `reset()` (None removes it).
+
+        A test hook for hostile upstream bodies: `answer`'s status, content type, body bytes and headers are sent
+        as given, for every player, instead of Steam's answer (the key is not checked). Requests are still
+        counted, delayed by the latency and subject to scripted and random faults first; `truncated_json` still
+        cuts the real answer, not this one.
+        """
+        check_endpoint(endpoint)
+        if answer is None:
+            self._answer_overrides.pop(endpoint, None)
+        else:
+            self._answer_overrides[endpoint] = answer
+
+    def answer_override(self, endpoint: str) -> Answer | None:
+        """The answer `override_answer` put in force for `endpoint`, or None."""
+        return self._answer_overrides.get(endpoint)
 
     def set_error_rate(self, endpoint: str, rate: ErrorRate | None) -> None:
         """Answer `endpoint` with `rate.fault` with probability `rate.probability` (None or 0 removes it).
