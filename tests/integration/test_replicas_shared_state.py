@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 import pytest_asyncio
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
@@ -33,6 +31,7 @@ from dbd_playerstats.resilience.testing import RedisUnavailableError, redis_test
 from dbd_playerstats.sim import FaultKind, RunningSimulator, running_simulator, synthetic_steam_id
 from dbd_playerstats.store import StoreError
 from dbd_playerstats.store.testing import temporary_schema
+from tests.support import error_details
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -151,23 +150,6 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
         pytest.fail(str(exc), pytrace=False)
 
 
-def details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
-    """The ErrorInfo reason and the RetryInfo delay in seconds (None when absent)."""
-    status = rpc_status.from_call(err)
-    assert status is not None
-    reason, retry = "", None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry_info = error_details_pb2.RetryInfo()
-            detail.Unpack(retry_info)
-            retry = retry_info.retry_delay.ToTimedelta().total_seconds()
-    return reason, retry
-
-
 async def test_three_replicas_never_exceed_the_one_steam_budget(running: Cluster) -> None:
     """18 callers over 3 replicas for 5 s at 120/min burst 5: every window W holds <= 5 + 2 * W Steam requests."""
     rate, burst, seconds = RATE_PER_SEC, BURST, 5.0
@@ -187,7 +169,7 @@ async def test_three_replicas_never_exceed_the_one_steam_budget(running: Cluster
             except grpc.aio.AioRpcError as err:
                 outcomes[err.code().name] = outcomes.get(err.code().name, 0) + 1
                 if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    refusals.append(details(err))
+                    refusals.append(error_details(err))
                     wait = refusals[-1][1] or 0.1
                     await asyncio.sleep(min(wait, max(stop_at - time.monotonic(), 0)))  # as RetryInfo asks
             else:
@@ -218,7 +200,7 @@ async def test_a_breaker_opened_through_one_replica_fails_fast_on_the_others(run
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await first.ResolvePlayer(pb.ResolvePlayerRequest(player=name), timeout=10)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert details(info.value)[0] == "UPSTREAM_UNAVAILABLE"
+        assert error_details(info.value)[0] == "UPSTREAM_UNAVAILABLE"
     assert sim.state.count("vanity") == 2
     for replica in running.replicas[1:]:
         started = time.monotonic()
@@ -226,7 +208,7 @@ async def test_a_breaker_opened_through_one_replica_fails_fast_on_the_others(run
             await replica.stub.ResolvePlayer(pb.ResolvePlayerRequest(player="never_played"), timeout=10)
         elapsed = time.monotonic() - started
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-        reason, retry = details(info.value)
+        reason, retry = error_details(info.value)
         assert reason == "UPSTREAM_CIRCUIT_OPEN"
         assert retry is not None
         assert 20 < retry <= 30

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator, synthetic_steam_id
+from tests.support import StartFn, error_details, stub_starter
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
     from tests.conftest import ServeFn
-
-StartFn = Callable[..., Awaitable["AsyncStub"]]
 
 # Three failures open it, two trials close it; one attempt per call so each failed RPC is one breaker failure.
 BREAKER = {
@@ -39,17 +34,8 @@ BREAKER = {
 @pytest.fixture
 async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
     """Start the real server with the BREAKER resilience settings (plus overrides) and return a stub on it."""
-    channels: list[grpc.aio.Channel] = []
-
-    async def start(**overrides: float) -> AsyncStub:
-        resilience = replace(settings.resilience, **(BREAKER | overrides))  # type: ignore[arg-type]
-        running = await serve(replace(settings, resilience=resilience))
-        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
-        return pb_grpc.PlayerStatsServiceStub(channels[-1])
-
-    yield start
-    for channel in channels:
-        await channel.close()
+    async with stub_starter(serve, settings, BREAKER) as start_stub:
+        yield start_stub
 
 
 async def resolve(stub: AsyncStub, player: str = DEMO_STEAM_ID) -> grpc.aio.AioRpcError | None:
@@ -61,23 +47,6 @@ async def resolve(stub: AsyncStub, player: str = DEMO_STEAM_ID) -> grpc.aio.AioR
     return None
 
 
-def details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
-    """The ErrorInfo reason and the RetryInfo delay in seconds (None when absent)."""
-    status = rpc_status.from_call(err)
-    assert status is not None
-    reason, retry = "", None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry_info = error_details_pb2.RetryInfo()
-            detail.Unpack(retry_info)
-            retry = retry_info.retry_delay.ToTimedelta().total_seconds()
-    return reason, retry
-
-
 async def open_breaker(stub: AsyncStub, sim: RunningSimulator) -> None:
     """Three failed profile calls (503): each is UNAVAILABLE / UPSTREAM_UNAVAILABLE and reaches Steam."""
     sim.state.script("profile", [FaultKind.HTTP_503] * 3)
@@ -85,7 +54,7 @@ async def open_breaker(stub: AsyncStub, sim: RunningSimulator) -> None:
         err = await resolve(stub)
         assert err is not None
         assert err.code() == grpc.StatusCode.UNAVAILABLE
-        assert details(err)[0] == "UPSTREAM_UNAVAILABLE"
+        assert error_details(err)[0] == "UPSTREAM_UNAVAILABLE"
     assert sim.state.count("profile") == 3
 
 
@@ -93,7 +62,7 @@ async def wait_until_half_open(stub: AsyncStub) -> None:
     """Ask once (refused without Steam traffic) and sleep for the RetryInfo the breaker answers with."""
     err = await resolve(stub)
     assert err is not None
-    reason, retry = details(err)
+    reason, retry = error_details(err)
     assert reason == "UPSTREAM_CIRCUIT_OPEN"
     assert retry is not None
     await asyncio.sleep(retry + 0.05)
@@ -109,7 +78,7 @@ async def test_opens_after_max_fails_then_fails_fast_with_retry_info(start: Star
         elapsed = time.monotonic() - started
         assert err is not None
         assert err.code() == grpc.StatusCode.UNAVAILABLE
-        reason, retry = details(err)
+        reason, retry = error_details(err)
         assert reason == "UPSTREAM_CIRCUIT_OPEN"
         assert retry is not None
         assert 25 < retry <= 30
@@ -127,8 +96,8 @@ async def test_half_open_admits_exactly_the_trials_then_closes(start: StartFn, s
     results = await asyncio.gather(*(resolve(stub, synthetic_steam_id(i)) for i in range(5)))
     rejected = [err for err in results if err is not None]
     assert len(rejected) == 3
-    assert {details(err)[0] for err in rejected} == {"UPSTREAM_CIRCUIT_OPEN"}
-    assert all(details(err)[1] is not None for err in rejected)
+    assert {error_details(err)[0] for err in rejected} == {"UPSTREAM_CIRCUIT_OPEN"}
+    assert all(error_details(err)[1] is not None for err in rejected)
     assert sim.state.count("profile") == 3 + 2
     sim.state.set_latency("profile", 0)
     assert await resolve(stub) is None, "closed after both trials succeeded"
@@ -143,11 +112,33 @@ async def test_a_failed_trial_reopens_it(start: StartFn, sim: RunningSimulator) 
     sim.state.script("profile", [FaultKind.HTTP_503])
     trial = await resolve(stub)
     assert trial is not None
-    assert details(trial)[0] == "UPSTREAM_UNAVAILABLE"
+    assert error_details(trial)[0] == "UPSTREAM_UNAVAILABLE"
     err = await resolve(stub)
     assert err is not None
-    reason, retry = details(err)
+    reason, retry = error_details(err)
     assert reason == "UPSTREAM_CIRCUIT_OPEN"
     assert retry is not None
     assert 0.5 < retry <= 1.0, "a fresh ttl, not what was left of the old one"
     assert sim.state.count("profile") == 3 + 1
+
+
+async def test_open_stats_breaker_fails_a_stream_before_any_other_steam_call(
+    start: StartFn, sim: RunningSimulator
+) -> None:
+    """With the stats breaker open and nothing stored for the player, GetPlayerStats fails UPSTREAM_CIRCUIT_OPEN
+    without starting the profile or achievements calls (Steam sees nothing)."""
+    stub = await start(cb_reset_timeout_secs=30)
+    sim.state.script("stats", [FaultKind.HTTP_503] * 3)
+    for i in range(3):
+        with pytest.raises(grpc.aio.AioRpcError) as opening:
+            await stub.GetPlayerStats(pb.GetPlayerStatsRequest(player=synthetic_steam_id(100 + i)), timeout=20)
+        assert error_details(opening.value)[0] == "UPSTREAM_UNAVAILABLE"
+    before = {endpoint: sim.state.count(endpoint) for endpoint in ("profile", "achievements", "stats")}
+    for i in range(3):
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await stub.GetPlayerStats(pb.GetPlayerStatsRequest(player=synthetic_steam_id(200 + i)), timeout=20)
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+        reason, retry = error_details(failed.value)
+        assert reason == "UPSTREAM_CIRCUIT_OPEN"
+        assert retry is not None
+    assert {endpoint: sim.state.count(endpoint) for endpoint in before} == before, "no Steam call while open"

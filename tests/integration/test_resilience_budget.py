@@ -7,26 +7,21 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, Fault, FaultKind, RunningSimulator, synthetic_steam_id
+from tests.support import StartFn, error_details, stub_starter
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
     from tests.conftest import ServeFn
-
-StartFn = Callable[..., Awaitable["AsyncStub"]]
 
 ROOMY = {
     "base_backoff_ms": 1,
@@ -42,34 +37,8 @@ LAG_SECS = 0.05
 @pytest.fixture
 async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
     """Start the real server with ROOMY resilience settings (plus overrides) and return a stub on it."""
-    channels: list[grpc.aio.Channel] = []
-
-    async def start(**overrides: float) -> AsyncStub:
-        resilience = replace(settings.resilience, **(ROOMY | overrides))  # type: ignore[arg-type]
-        running = await serve(replace(settings, resilience=resilience))
-        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
-        return pb_grpc.PlayerStatsServiceStub(channels[-1])
-
-    yield start
-    for channel in channels:
-        await channel.close()
-
-
-def details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
-    """The ErrorInfo reason and the RetryInfo delay in seconds (None when absent)."""
-    status = rpc_status.from_call(err)
-    assert status is not None
-    reason, retry = "", None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry_info = error_details_pb2.RetryInfo()
-            detail.Unpack(retry_info)
-            retry = retry_info.retry_delay.ToTimedelta().total_seconds()
-    return reason, retry
+    async with stub_starter(serve, settings, ROOMY) as start_stub:
+        yield start_stub
 
 
 async def resolve(stub: AsyncStub, player: str, timeout: float = 20) -> pb.ResolvePlayerResponse:
@@ -110,7 +79,7 @@ async def test_no_token_within_the_deadline_is_resource_exhausted(start: StartFn
         await resolve(stub, synthetic_steam_id(1), timeout=0.5)
     assert time.monotonic() - started < 0.4, "refused at once, not at the deadline"
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason, retry = details(info.value)
+    reason, retry = error_details(info.value)
     assert reason == "RATE_LIMITED"
     assert retry is not None
     assert 1.0 < retry <= 2.0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -15,15 +14,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, Fault, FaultKind, RunningSimulator
+from tests.support import StartFn, stub_starter
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
     from tests.conftest import ServeFn
-
-StartFn = Callable[..., Awaitable["AsyncStub"]]
 
 # Fast, roomy settings: 1-5 ms backoff, a budget that never binds, a breaker that never opens.
 FAST = {
@@ -40,17 +37,8 @@ FAST = {
 @pytest.fixture
 async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
     """Start the real server with FAST resilience settings (plus overrides) and return a stub on it."""
-    channels: list[grpc.aio.Channel] = []
-
-    async def start(**overrides: float) -> AsyncStub:
-        resilience = replace(settings.resilience, **(FAST | overrides))  # type: ignore[arg-type]
-        running = await serve(replace(settings, resilience=resilience))
-        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
-        return pb_grpc.PlayerStatsServiceStub(channels[-1])
-
-    yield start
-    for channel in channels:
-        await channel.close()
+    async with stub_starter(serve, settings, FAST) as start_stub:
+        yield start_stub
 
 
 def error_info(err: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
