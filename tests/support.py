@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -14,6 +19,7 @@ from grpc_status import rpc_status
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
 from dbd_playerstats.settings import Settings
+from dbd_playerstats.sim import RunningSimulator
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -57,3 +63,43 @@ async def stub_starter(
     finally:
         for channel in channels:
             await channel.close()
+
+
+SERVER_EXE = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
+START_TIMEOUT_SECS = 30.0
+
+
+def server_env(sim: RunningSimulator, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The caller's environment without service settings, pointed at the simulator and `data_dir`, no retries
+    and a Steam budget that never binds; `extra` adds or overrides variables."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYERSTATS_", "DATABASE_URL", "OTEL_"))}
+    return inherited | {
+        "STEAM_API_BASE_URL": sim.base_url,
+        "STEAM_API_KEY": "sim-key",
+        "PLAYERSTATS_LISTEN": "127.0.0.1:0",
+        "PLAYERSTATS_DATA_DIR": str(data_dir),
+        "MAX_RETRIES": "0",
+        "RATE_LIMIT_PER_MIN": "600000",
+        "BURST_LIMIT": "1000",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def server_process(env: dict[str, str], log: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """Start the `playerstats-server` console script, wait for its "listening on port N" line; kill it if the
+    block did not end it."""
+    assert SERVER_EXE is not None, "playerstats-server is installed with the project"
+    with log.open("ab") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            SERVER_EXE, env=env, stdout=asyncio.subprocess.PIPE, stderr=log_file
+        )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_SECS)).decode()
+        assert line.startswith("playerstats-server listening on port "), f"{line!r}; see {log}"
+        yield proc, int(line.rsplit(" ", 1)[1])
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

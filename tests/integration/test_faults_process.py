@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
 import sqlite3
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, closing
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,9 @@ from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.sim import SYNTHETIC_FIRST_ID, Fault, FaultKind, RunningSimulator
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS
 from dbd_playerstats.store import LATEST_VERSION, SQLITE_FILENAME
+from tests import support
+from tests.support import server_process
 
-EXE = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
 SERVICE = "dbd.playerstats.v1.PlayerStatsService"
 TIMEOUT = 30.0
 WAIT_SECS = 30.0
@@ -40,40 +39,17 @@ LOAD_CONCURRENCY = 20
 
 
 def server_env(sim: RunningSimulator, data_dir: Path, **extra: str) -> dict[str, str]:
-    """The caller's environment without service settings, pointed at the simulator and `data_dir`, with a Steam
-    budget and caller quota that never bind and no answer kept between requests (every stream asks Steam)."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYERSTATS_", "DATABASE_URL", "OTEL_"))}
-    return inherited | {
-        "STEAM_API_BASE_URL": sim.base_url,
-        "STEAM_API_KEY": "sim-key",
-        "PLAYERSTATS_LISTEN": "127.0.0.1:0",
-        "PLAYERSTATS_DATA_DIR": str(data_dir),
-        "MAX_RETRIES": "0",
-        "RATE_LIMIT_PER_MIN": "600000",
-        "BURST_LIMIT": "1000",
-        "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "0",
-        "PLAYERSTATS_CACHE_STATS_TTL_SECS": "0",
-        "PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS": "0",
-        "PLAYERSTATS_CACHE_PROFILE_TTL_SECS": "0",
+    """`tests.support.server_env` with a caller quota that never binds and no answer kept between requests
+    (every stream asks Steam)."""
+    return support.server_env(
+        sim,
+        data_dir,
+        PLAYERSTATS_CALLER_QUOTA_PER_MIN="0",
+        PLAYERSTATS_CACHE_STATS_TTL_SECS="0",
+        PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS="0",
+        PLAYERSTATS_CACHE_PROFILE_TTL_SECS="0",
         **extra,
-    }
-
-
-@asynccontextmanager
-async def server_process(env: dict[str, str], log: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
-    """Start the console script, wait for its "listening on port N" line; kill it if the block did not end it."""
-    assert EXE is not None, "playerstats-server is installed with the project"
-    with log.open("ab") as log_file:
-        proc = await asyncio.create_subprocess_exec(EXE, env=env, stdout=asyncio.subprocess.PIPE, stderr=log_file)
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
-        assert line.startswith("playerstats-server listening on port "), f"{line!r}; see {log}"
-        yield proc, int(line.rsplit(" ", 1)[1])
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    )
 
 
 async def wait_until(condition: Callable[[], bool], what: str, *, poll_secs: float = 0.01) -> None:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -17,41 +12,9 @@ from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.sim import DEMO_STEAM_ID, ErrorRate, Fault, FaultKind, RunningSimulator
 from dbd_playerstats.store.testing import sqlite_backend
+from tests.support import SERVER_EXE, server_env, server_process
 
-EXE = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
 TIMEOUT = 30.0
-
-
-def server_env(sim: RunningSimulator, data_dir: Path, **extra: str) -> dict[str, str]:
-    """The caller's environment without service settings, pointed at the simulator and `data_dir`."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYERSTATS_", "DATABASE_URL", "OTEL_"))}
-    return inherited | {
-        "STEAM_API_BASE_URL": sim.base_url,
-        "STEAM_API_KEY": "sim-key",
-        "PLAYERSTATS_LISTEN": "127.0.0.1:0",
-        "PLAYERSTATS_DATA_DIR": str(data_dir),
-        "MAX_RETRIES": "0",
-        "RATE_LIMIT_PER_MIN": "6000",
-        "BURST_LIMIT": "100",
-        **extra,
-    }
-
-
-@asynccontextmanager
-async def server_process(env: dict[str, str], log: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
-    """Start the console script, wait for its "listening on port N" line; kill it if the block did not."""
-    assert EXE is not None, "playerstats-server is installed with the project"
-    with log.open("ab") as log_file:
-        proc = await asyncio.create_subprocess_exec(EXE, env=env, stdout=asyncio.subprocess.PIPE, stderr=log_file)
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
-        assert line.startswith("playerstats-server listening on port "), f"{line!r}; see {log}"
-        yield proc, int(line.rsplit(" ", 1)[1])
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def unlocked(part: pb.AchievementsPart) -> dict[str, int]:
@@ -106,10 +69,10 @@ async def test_merge_reported_before_sigkill_is_served_after_restart(sim: Runnin
 
 async def test_unreachable_database_url_is_one_line_without_the_password(sim: RunningSimulator, tmp_path: Path) -> None:
     """A DATABASE_URL nobody answers stops start-up with exit 1 and one line naming it, the password hidden."""
-    assert EXE is not None
+    assert SERVER_EXE is not None
     env = server_env(sim, tmp_path, DATABASE_URL="postgresql://root:s3cret-pw@127.0.0.1:1/test")
     proc = await asyncio.create_subprocess_exec(
-        EXE, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        SERVER_EXE, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode == 1
