@@ -95,7 +95,9 @@ async def build_server(
         await store.close()
         raise
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+        # No connection cap: the shared Steam budget (token bucket) already bounds Steam traffic, and a cap would
+        # make a stats call wait for a connection held by someone's slow achievements call (stats first).
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
         headers={"User-Agent": "dbd-playerstats/0.1"},
         trace_configs=telemetry.aiohttp_trace_configs(),
     )

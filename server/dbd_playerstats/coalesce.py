@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final, Generic, TypeVar
@@ -34,6 +34,7 @@ from opentelemetry.trace import Link, SpanContext, Tracer
 
 from dbd_playerstats.deadline import Deadline
 from dbd_playerstats.errors import DeadlineExceededError, RateLimitExceededError
+from dbd_playerstats.memo import Memo
 from dbd_playerstats.model import Source
 from dbd_playerstats.telemetry.recording import record_cache_lookup, record_coalesced_wait
 from dbd_playerstats.upstream import Attempt
@@ -56,11 +57,14 @@ def utc_now() -> datetime:
 @dataclass(eq=False, slots=True)
 class Answer(Generic[V, W]):
     """One upstream answer as the caches keep it: the value, when Steam produced it (UTC), and the store write it
-    led to, started by the first request that served it (`write` None until then, or without a store)."""
+    led to, started by the first request that served it (`write` None until then, or without a store), and
+    what requests derived from it (`memo`)."""
 
     value: V
     fetched_at: datetime
     write: asyncio.Task[W] | None = None
+    memo: Memo = field(default_factory=Memo)
+    """What is derived from this answer (views, protobuf parts), built once and reused by its cache hits."""
 
 
 class Origin(Enum):

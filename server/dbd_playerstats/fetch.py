@@ -93,7 +93,7 @@ from dbd_playerstats.store import (
     StoredAchievements,
     StoreError,
 )
-from dbd_playerstats.upstream import Upstream
+from dbd_playerstats.upstream import Upstream, rejects_now
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,12 @@ class PlayerFetcher:
         return (await self.profiles.get(steam_id, deadline)).answer.value
 
     async def stream(self, player: str, deadline: Deadline) -> AsyncIterator[Part]:
-        """Yield the StatsPart, then the AchievementsPart; raise when the stats cannot be served."""
+        """Yield the StatsPart, then the AchievementsPart; raise when the stats cannot be served.
+
+        The stats call starts first (the first part waits for it), then profile, achievements, schema and
+        percentages. While the stats breaker is open (and the stats are not kept), the others start only once
+        stored stats are found to stand in: without them the request fails at once, costing Steam nothing.
+        """
         steam_id = await self.resolve_id(player, deadline)
         tasks: list[asyncio.Future[object]] = []
 
@@ -198,18 +203,37 @@ class PlayerFetcher:
             tasks.append(task)  # type: ignore[arg-type]
             return task
 
+        def lazily(make: Callable[[], Awaitable[T]]) -> Callable[[], asyncio.Future[T]]:
+            """A function starting `make()` as a task on its first call and returning that task on each."""
+            started: list[asyncio.Future[T]] = []
+
+            def task() -> asyncio.Future[T]:
+                if not started:
+                    started.append(start(make()))
+                return started[0]
+
+            return task
+
         try:
-            profile_task = start(self.profiles.get(steam_id, deadline))
-            achievements_task = start(self.achievements.get(steam_id, deadline))
-            schema_task = start(self._catalog.schema.get(deadline))
-            percents_task = start(self._catalog.percentages.get(deadline))
+            fail_fast = (
+                not self.stats.kept(steam_id)
+                and not self.stats.in_flight(steam_id)
+                and rejects_now(self._upstream, "stats", steam_id=steam_id) is not None
+            )
             stats_task = start(self.stats.get(steam_id, deadline))
-            stats_part, saving = await self._stats_part(steam_id, stats_task, profile_task)
+            profile = lazily(lambda: self.profiles.get(steam_id, deadline))
+            achievements = lazily(lambda: self.achievements.get(steam_id, deadline))
+            schema = lazily(lambda: self._catalog.schema.get(deadline))
+            percents = lazily(lambda: self._catalog.percentages.get(deadline))
+            if not fail_fast:
+                for begin in (profile, achievements, schema, percents):
+                    begin()
+            stats_part, saving = await self._stats_part(steam_id, stats_task, profile)
             yield stats_part
             if saving is not None:
                 # Saved while the caller reads the first part; stored before the stream can end.
                 await asyncio.shield(saving)
-            yield await self._achievements_part(steam_id, achievements_task, schema_task, percents_task)
+            yield await self._achievements_part(steam_id, achievements(), schema(), percents())
         finally:
             for task in tasks:
                 if not task.done():
@@ -281,26 +305,27 @@ class PlayerFetcher:
         self,
         steam_id: str,
         stats_task: asyncio.Future[Served[UserStats, bool]],
-        profile_task: asyncio.Future[Served[PlayerSummary, None]],
+        profile_task: Callable[[], asyncio.Future[Served[PlayerSummary, None]]],
     ) -> tuple[StatsPart, asyncio.Future[bool] | None]:
         """The first part, and the task saving its answer when there is a store (once per answer)."""
         try:
             served = await stats_task
         except (ServiceError, SteamError) as exc:
             return await self._stored_stats_part(steam_id, exc, profile_task), None
-        profile = (await profile_task).answer.value
+        profile = (await profile_task()).answer.value
         answer = served.answer
         if self._store is not None and answer.write is None:
             snapshot = StatsSnapshot(profile, answer.value.stats, answer.fetched_at)
             answer.write = self._in_background(self._save_stats(steam_id, snapshot))
         provenance = Provenance(served.source, answer.fetched_at)
-        return StatsPart(profile=profile, stats=answer.value.stats, provenance=provenance), answer.write
+        part = StatsPart(profile=profile, stats=answer.value.stats, provenance=provenance, memo=answer.memo)
+        return part, answer.write
 
     async def _stored_stats_part(
         self,
         steam_id: str,
         failure: ServiceError | SteamError,
-        profile_task: asyncio.Future[Served[PlayerSummary, None]],
+        profile_task: Callable[[], asyncio.Future[Served[PlayerSummary, None]]],
     ) -> StatsPart:
         """The stored stats standing in for a failed stats call; re-raise `failure` when none may."""
         if self._store is None or status_for(failure).code not in _STEAM_DOWN:
@@ -314,7 +339,7 @@ class PlayerFetcher:
             raise failure
         profile: PlayerSummary | None
         try:
-            profile = (await profile_task).answer.value
+            profile = (await profile_task()).answer.value
         except PlayerNotFoundError:
             raise
         except (ServiceError, SteamError):
@@ -347,19 +372,26 @@ class PlayerFetcher:
         schema = await _optional(schema_task)
         percents = await _optional(percents_task)
         answer = served.answer
-        states = unlock_states(answer.value.achievements)
+        memo = answer.memo
+        steam_states = memo.get("states", (), lambda: unlock_states(answer.value.achievements))
+
+        def view_of(owner: object, states: Mapping[str, UnlockState]) -> AchievementsView:
+            """The view of `states` (those of `owner`: the answer or a merge result), built once per answer."""
+            return memo.get("view", (owner, schema, percents), lambda: _view(states, schema, percents))
+
         fresh = Provenance(served.source, answer.fetched_at)
         if self._store is None:
-            return AchievementsPart(achievements=_view(states, schema, percents), provenance=fresh)
+            return AchievementsPart(achievements=view_of(answer, steam_states), provenance=fresh, memo=memo)
         if answer.write is None:  # the first request serving this answer merges it; the others share the result
             answer.write = self._in_background(
-                self._merge(steam_id, Snapshot(states, answer.fetched_at, _adept_defs(schema)))
+                self._merge(steam_id, Snapshot(steam_states, answer.fetched_at, _adept_defs(schema)))
             )
         result = await asyncio.shield(answer.write)
         if result is None:  # the store failed (logged): serve Steam's answer as if there were no store
-            return AchievementsPart(achievements=_view(states, schema, percents), provenance=fresh)
+            return AchievementsPart(achievements=view_of(answer, steam_states), provenance=fresh, memo=memo)
         if result.decision.accepted and result.state is not None:
-            return AchievementsPart(achievements=_view(result.state.states, schema, percents), provenance=fresh)
+            view = view_of(result.state, result.state.states)
+            return AchievementsPart(achievements=view, provenance=fresh, memo=memo)
         rejected = Unavailable(
             grpc.StatusCode.UNAVAILABLE,
             _REJECTED_REASON,
@@ -369,9 +401,10 @@ class PlayerFetcher:
         if result.state is None:
             return AchievementsPart(achievements=None, provenance=None, unavailable=rejected)
         return AchievementsPart(
-            achievements=_view(result.state.states, schema, percents),
+            achievements=view_of(result.state, result.state.states),
             provenance=self._stored_provenance(result.state),
             unavailable=None if result.decision is Decision.REJECTED_OUT_OF_ORDER else rejected,
+            memo=memo,
         )
 
     async def _failed_achievements_part(

@@ -113,9 +113,14 @@ def stats_to_pb(stats: Iterable[StatValue]) -> pb.PlayerStats:
 
 
 def stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
+    """The part's message; the heavy stats message is built once per answer (`part.memo`) and copied in, the
+    profile and provenance (which differ between the requests served from one answer) are built each time."""
+    stats = part.stats
+    memo = part.memo
+    stats_pb = stats_to_pb(stats) if memo is None else memo.get("stats_pb", (stats,), lambda: stats_to_pb(stats))
     return pb.StatsPart(
         profile=profile_to_pb(part.profile),
-        stats=stats_to_pb(part.stats),
+        stats=stats_pb,
         provenance=provenance_to_pb(part.provenance),
     )
 
@@ -156,9 +161,17 @@ def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
 
 
 def achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
+    """The part's message; the achievements message is built once per view kept in `part.memo`."""
     out = pb.AchievementsPart()
-    if part.achievements is not None:
-        out.achievements.CopyFrom(achievements_to_pb(part.achievements))
+    view = part.achievements
+    if view is not None:
+        memo = part.memo
+        achievements = (
+            achievements_to_pb(view)
+            if memo is None
+            else memo.get("achievements_pb", (view,), lambda: achievements_to_pb(view))
+        )
+        out.achievements.CopyFrom(achievements)
     if part.provenance is not None:
         out.provenance.CopyFrom(provenance_to_pb(part.provenance))
     if part.unavailable is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 
 import grpc
 
 from dbd_playerstats.dbd.adepts import Role
+from dbd_playerstats.memo import Memo
 from dbd_playerstats.steam.models import PlayerSummary, StatValue
 
 
@@ -37,6 +38,9 @@ class StatsPart:
     profile: PlayerSummary
     stats: tuple[StatValue, ...]
     provenance: Provenance
+    memo: Memo | None = field(default=None, compare=False, repr=False)
+    """The memo of the answer `stats` came from (None: not from a kept answer): the mapping keeps its protobuf
+    stats there, so the hits of that answer reuse them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,8 @@ class AchievementsPart:
     achievements: AchievementsView | None
     provenance: Provenance | None
     unavailable: Unavailable | None = None
+    memo: Memo | None = field(default=None, compare=False, repr=False)
+    """The memo of the answer `achievements` was viewed from (None: none): the mapping keeps its protobuf there."""
 
 
 __all__ = [
