@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from dbd_playerstats.deadline import Deadline
-from dbd_playerstats.errors import DeadlineExceededError
+from dbd_playerstats.errors import DeadlineExceededError, ServiceError
 
 T = TypeVar("T")
 
@@ -24,6 +24,21 @@ class Upstream(Protocol):
     async def call(self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None) -> T:
         """Return the first successful attempt's result or raise the error that ended the call."""
         ...
+
+
+def rejects_now(upstream: object, endpoint: str, *, steam_id: str | None = None) -> ServiceError | None:
+    """The error a call to `endpoint` through `upstream` would fail with at once now (an open circuit breaker),
+    or None when it might be made (or `upstream` cannot tell).
+
+    The optional part of the `Upstream` protocol: an upstream may define ``rejects_now(endpoint, *, steam_id)``,
+    synchronous and without side effects (`dbd_playerstats.resilience.ResilientUpstream` does, and
+    `dbd_playerstats.telemetry.TracedUpstream` passes it on); `DirectUpstream` never rejects.
+    """
+    query = getattr(upstream, "rejects_now", None)
+    if query is None:
+        return None
+    error = query(endpoint, steam_id=steam_id)
+    return error if isinstance(error, ServiceError) else None
 
 
 class DirectUpstream:
@@ -39,4 +54,4 @@ class DirectUpstream:
         return await attempt(timeout)
 
 
-__all__ = ["Attempt", "DirectUpstream", "Upstream"]
+__all__ = ["Attempt", "DirectUpstream", "Upstream", "rejects_now"]

@@ -223,3 +223,26 @@ async def test_a_raising_listener_does_not_break_the_call(clock: FakeClock) -> N
     for _ in range(POLICY.max_fails):
         await run(breakers, server_error())  # the third one opens it: the transition is emitted inside purgatory
     assert await breakers.state(NAME) == "open"
+
+
+async def test_rejects_now_answers_without_an_attempt_or_a_trial_slot(clock: FakeClock) -> None:
+    """`rejects_now` is None while closed, the open breaker's CircuitOpenError (time left) while open, None once
+    due; asking emits nothing and takes no half-open trial slot."""
+    breakers, events = make(clock)
+    assert breakers.rejects_now(NAME) is None
+    await open_breaker(breakers)  # opened by purgatory's event: known without a refused admission
+    clock.advance(4.0)
+    emitted = len(events)
+    rejected = breakers.rejects_now(NAME, steam_id="76561197960287930")
+    assert isinstance(rejected, CircuitOpenError)
+    assert rejected.retry_after == pytest.approx(6.0, abs=0.01)
+    assert breakers.rejects_now("steam.profile") is None
+    assert len(events) == emitted, "a query emits nothing"
+    clock.advance(6.01)
+    assert breakers.rejects_now(NAME) is None  # due: the next call is a trial
+    for _ in range(3):
+        assert breakers.rejects_now(NAME) is None
+    await run(breakers, None)  # the first trial slot is still there
+    await run(breakers, None)
+    assert await breakers.state(NAME) == "closed"
+    assert breakers.rejects_now(NAME) is None

@@ -13,6 +13,8 @@ from opentelemetry.trace import StatusCode
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.telemetry import Telemetry
+from dbd_playerstats.telemetry.grpc_server import RpcInterceptor
 from dbd_playerstats.telemetry.testing import CapturedTelemetry
 
 if TYPE_CHECKING:
@@ -117,3 +119,19 @@ async def test_stream_messages_are_events_and_rpc_is_measured_and_logged(
     fields = vars(record)
     assert (fields["rpc_method"], fields["grpc_code"], fields["player"]) == ("StreamPlayerStats", "OK", "demo")
     assert fields["duration_ms"] >= 0
+
+
+def test_without_tracing_only_the_rpc_interceptor_is_installed() -> None:
+    """Telemetry off: no OpenTelemetry server interceptor (no span would be kept); the RPC log/metric one stays."""
+    disabled = Telemetry.disabled()
+    try:
+        interceptors = disabled.server_interceptors()
+    finally:
+        disabled.shutdown()
+    assert [type(i) for i in interceptors] == [RpcInterceptor]
+
+
+def test_with_tracing_both_interceptors_are_installed(captured: CapturedTelemetry) -> None:
+    interceptors = captured.telemetry.server_interceptors()
+    assert len(interceptors) == 2
+    assert isinstance(interceptors[-1], RpcInterceptor)

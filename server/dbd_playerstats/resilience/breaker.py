@@ -167,6 +167,8 @@ class Breakers:
         self._factory.add_listener(self._on_purgatory_event)
         self._rounds: dict[str, _Round] = {}
         self._known: dict[str, BreakerState] = {}
+        # Wall-clock time until which each breaker this process saw open stays open (for `rejects_now`).
+        self._open_until: dict[str, float] = {}
 
     async def initialize(self) -> None:
         """Prepare the storage (a no-op in memory)."""
@@ -181,6 +183,25 @@ class Breakers:
             return "half_open"
         return "open"
 
+    def rejects_now(self, name: str, *, steam_id: str | None = None) -> CircuitOpenError | None:
+        """The error `admit` would refuse an attempt with now because breaker `name` is open, else None.
+
+        A synchronous query of what this process last saw (no storage read, no event, no trial slot taken): an
+        open breaker it saw refuse or open, until its ttl passes. None is no promise that `admit` will admit
+        (half-open trials in flight, or opened by another replica since); the caller still calls through it.
+        """
+        open_until = self._open_until.get(name)
+        if open_until is None:
+            return None
+        left = open_until - self._wall_clock()
+        if left < 0:
+            return None
+        return CircuitOpenError(
+            f"Steam calls through {name} are failing; the circuit breaker is open (retry in {left:.1f}s)",
+            steam_id=steam_id,
+            retry_after=left,
+        )
+
     async def admit(self, name: str, *, steam_id: str | None = None) -> Admission:
         """Admit one attempt through breaker `name`, or raise CircuitOpenError at once."""
         context = (await self._factory.get_breaker(name)).context
@@ -191,6 +212,7 @@ class Breakers:
         if context.state == OPENED:
             left = self._open_for(context)
             if left >= 0:
+                self._open_until[name] = self._wall_clock() + left
                 self._rounds.pop(name, None)  # (shared storage) re-opened elsewhere: that round is over
                 self._transition(name, "open")  # no-op unless it was opened elsewhere
                 raise self._reject(name, left, steam_id)
@@ -256,6 +278,8 @@ class Breakers:
         )
 
     def _transition(self, name: str, new: BreakerState) -> None:
+        if new != "open":
+            self._open_until.pop(name, None)
         old = self._known.get(name, "closed")
         if old == new:
             return
@@ -271,6 +295,9 @@ class Breakers:
             if event_type != "state_changed":
                 return
             new = _STATES.get(str(getattr(payload, "state", "")))
+            opened_at = getattr(payload, "opened_at", None)
+            if new == "open" and isinstance(opened_at, (int, float)):
+                self._open_until[name] = opened_at + self._policy.reset_timeout_secs
             if new is not None:
                 self._transition(name, new)
         except Exception:

@@ -26,7 +26,7 @@ from typing import TypeVar
 from purgatory import AsyncAbstractUnitOfWork
 
 from dbd_playerstats.deadline import Clock, Deadline
-from dbd_playerstats.errors import DeadlineExceededError
+from dbd_playerstats.errors import CircuitOpenError, DeadlineExceededError
 from dbd_playerstats.resilience.breaker import Breakers
 from dbd_playerstats.resilience.events import (
     AttemptFinished,
@@ -137,6 +137,14 @@ class ResilientUpstream:
         """Release resources (the Redis connections and the shared state's background task, if any)."""
         if self.shared is not None:
             await self.shared.aclose()
+
+    def rejects_now(self, endpoint: str, *, steam_id: str | None = None) -> CircuitOpenError | None:
+        """The CircuitOpenError a call to `endpoint` would fail with now (its breaker is open), else None.
+
+        Synchronous and free of side effects (no event, no half-open trial slot): lets a caller skip work that
+        only matters if the call can succeed. A call must still be made to learn its outcome.
+        """
+        return self.breakers.rejects_now(breaker_name(endpoint), steam_id=steam_id)
 
     async def call(self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None) -> T:
         """Return the first successful attempt's result, or raise the error that ended the call.

@@ -17,8 +17,9 @@ The OTLP exporters read their remaining settings (headers, TLS certificate, time
 ``OTEL_BSP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``) from the process environment themselves, as the SDK documents.
 
 Cost when nothing is configured: the tracer provider samples nothing (spans are non-recording, but keep valid
-ids, so logs still carry a trace id, the caller's when it sent one) and has no processor; the meter provider
-is the API's no-op one. No thread, no socket.
+ids, so log lines written inside a Steam call's span still carry a trace id) and has no processor, and the
+OpenTelemetry gRPC server interceptor is not installed (so the caller's ``traceparent`` is not read and the RPC
+log line carries no trace id); the meter provider is the API's no-op one. No thread, no socket.
 """
 
 from __future__ import annotations
@@ -247,8 +248,9 @@ class Telemetry:
     # -- the parts build_server plugs in ---------------------------------------------------------------------
 
     def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
-        """For ``grpc.aio.server(interceptors=...)``: SERVER spans, RPC metrics and log lines (health excluded)."""
-        return server_interceptors(tracer_provider=self.tracer_provider, metrics=self.metrics)
+        """For ``grpc.aio.server(interceptors=...)``: SERVER spans (only while tracing), RPC metrics and log lines
+        (health excluded)."""
+        return server_interceptors(tracer_provider=self.tracer_provider, metrics=self.metrics, tracing=self.tracing)
 
     def aiohttp_trace_configs(self) -> list[aiohttp.TraceConfig]:
         """For the Steam ``aiohttp.ClientSession(trace_configs=...)``: a CLIENT span per HTTP attempt.

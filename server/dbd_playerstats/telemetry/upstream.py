@@ -27,10 +27,10 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from dbd_playerstats.deadline import Deadline
-from dbd_playerstats.errors import status_for
+from dbd_playerstats.errors import ServiceError, status_for
 from dbd_playerstats.telemetry.metrics import Metrics
 from dbd_playerstats.telemetry.recording import CallState, steam_call
-from dbd_playerstats.upstream import Attempt, Upstream
+from dbd_playerstats.upstream import Attempt, Upstream, rejects_now
 
 T = TypeVar("T")
 
@@ -67,6 +67,10 @@ class TracedUpstream:
     def inner(self) -> Upstream:
         """The wrapped upstream."""
         return self._inner
+
+    def rejects_now(self, endpoint: str, *, steam_id: str | None = None) -> ServiceError | None:
+        """`inner.rejects_now(...)` when the inner upstream has it (see `dbd_playerstats.upstream.rejects_now`)."""
+        return rejects_now(self._inner, endpoint, steam_id=steam_id)
 
     async def call(self, endpoint: str, attempt: Attempt[T], deadline: Deadline, *, steam_id: str | None = None) -> T:
         """`inner.call(...)` inside the logical call's span; exceptions propagate unchanged."""
