@@ -714,8 +714,11 @@ async def row_fail_fast(run: Run, server: Proc, stubs: list[Stub]) -> Row:
             f"503s then cleared: only the open breaker fails the calls",
             f"{config.fail_fast_rpcs} GetPlayerStats of players never seen (no stored stats to fall back on), "
             f"{config.fail_fast_concurrency} at a time; outcomes: {_errors(result.outcomes)}; max {_ms(summary.max)}",
-            f"Steam calls started meanwhile (profile and achievements are not behind the stats breaker): "
-            f"{', '.join(f'{k} {counts1[k] - counts0[k]}' for k in sorted(counts1) if counts1[k] != counts0[k])}",
+            "Steam calls started meanwhile (profile and achievements are not behind the stats breaker): "
+            + (
+                ", ".join(f"{k} {counts1[k] - counts0[k]}" for k in sorted(counts1) if counts1[k] != counts0[k])
+                or "none"
+            ),
         ],
     )
     if run.want_profile(row.met):
