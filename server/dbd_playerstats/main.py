@@ -27,7 +27,14 @@ async def serve(settings: Settings, telemetry: Telemetry | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(f"playerstats-server listening on port {running.port}", flush=True)
     await stop.wait()
-    log.info("shutting down: health NOT_SERVING, draining for up to %.1fs", settings.server.grace_secs)
+    log.info(
+        "shutting down: health NOT_SERVING, port open %.1fs more, then draining for up to %.1fs",
+        settings.server.drain_delay_secs,
+        settings.server.grace_secs,
+    )
+    await running.health.enter_graceful_shutdown()
+    if settings.server.drain_delay_secs > 0:
+        await asyncio.sleep(settings.server.drain_delay_secs)  # pollers read NOT_SERVING while the port is open
     await running.stop(settings.server.grace_secs)
     log.info("stopped")
 

@@ -24,6 +24,7 @@ T = TypeVar("T")
 DEFAULTS: dict[str, str] = {
     "PLAYERSTATS_LISTEN": "[::]:50051",
     "PLAYERSTATS_GRACE_SECS": "10",
+    "PLAYERSTATS_DRAIN_DELAY_SECS": "0",
     "PLAYERSTATS_LOG_LEVEL": "INFO",
     "STEAM_API_BASE_URL": "https://api.steampowered.com",
     "STEAM_API_KEY": "",
@@ -149,6 +150,9 @@ class ServerSettings:
 
     listen: str = DEFAULTS["PLAYERSTATS_LISTEN"]
     grace_secs: float = 10.0
+    # Seconds between health NOT_SERVING and closing the port on SIGTERM, so health pollers (load balancers,
+    # readiness probes) see NOT_SERVING instead of "connection refused"; RPCs keep being served meanwhile.
+    drain_delay_secs: float = 0.0
     log_level: str = "INFO"
 
 
@@ -327,6 +331,7 @@ class Settings:
             server=ServerSettings(
                 listen=env.get("PLAYERSTATS_LISTEN", _listen),
                 grace_secs=env.get("PLAYERSTATS_GRACE_SECS", _number(minimum=0)),
+                drain_delay_secs=env.get("PLAYERSTATS_DRAIN_DELAY_SECS", _number(minimum=0)),
                 log_level=env.get("PLAYERSTATS_LOG_LEVEL", _log_level),
             ),
             steam=SteamSettings(

@@ -152,3 +152,37 @@ async def test_bad_configuration_stops_start_up_with_one_line(env: dict[str, str
     assert len(lines) == 1
     assert variable in lines[0]
     assert "Traceback" not in err.decode()
+
+
+async def test_drain_delay_lets_health_pollers_see_not_serving(sim: RunningSimulator, tmp_path: Path) -> None:
+    """With PLAYERSTATS_DRAIN_DELAY_SECS, a health poll after SIGTERM reads NOT_SERVING while RPCs still work."""
+    exe = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    env = os.environ | {
+        "PLAYERSTATS_LISTEN": "127.0.0.1:0",
+        "STEAM_API_BASE_URL": sim.base_url,
+        "STEAM_API_KEY": "sim-key",
+        "PLAYERSTATS_DATA_DIR": str(tmp_path),
+        "PLAYERSTATS_DRAIN_DELAY_SECS": "3",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        exe, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    port = int((await asyncio.wait_for(proc.stdout.readline(), 30)).decode().rsplit(" ", 1)[1])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service="dbd.playerstats.v1.PlayerStatsService")
+        assert (await health.Check(request, timeout=5)).status == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGTERM)
+        seen = health_pb2.HealthCheckResponse.SERVING
+        for _ in range(200):  # bounded: at most ~2 s of polling inside the 3 s delay
+            seen = (await health.Check(request, timeout=5)).status
+            if seen == health_pb2.HealthCheckResponse.NOT_SERVING:
+                break
+            await asyncio.sleep(0.01)
+        assert seen == health_pb2.HealthCheckResponse.NOT_SERVING
+        stub = pb_grpc.PlayerStatsServiceStub(channel)
+        response = await stub.ResolvePlayer(pb.ResolvePlayerRequest(player="demo"), timeout=10)
+        assert response.profile.steam_id == DEMO_STEAM_ID
+    assert await asyncio.wait_for(proc.wait(), 30) == 0

@@ -111,6 +111,7 @@ def test_every_default_is_read(pki: Pki, tmp_path: Path) -> None:
     changed = {
         "PLAYERSTATS_LISTEN": "127.0.0.1:1",
         "PLAYERSTATS_GRACE_SECS": "3",
+        "PLAYERSTATS_DRAIN_DELAY_SECS": "2",
         "PLAYERSTATS_LOG_LEVEL": "debug",
         "STEAM_API_BASE_URL": "http://127.0.0.1:9",
         "STEAM_API_KEY": "k",
