@@ -43,8 +43,12 @@ DEADLINE_SECS = 2.0
 """Each caller's gRPC deadline in the budget test."""
 
 LISTENING = re.compile(rb"playerstats-server listening on port (\d+)")
-LAG_SECS = 0.05
-"""Allowed difference between a token's due time (Redis's clock) and the simulator's log of the request."""
+LAG_SECS = 1 / RATE_PER_SEC
+"""Allowed difference between a token's due time (Redis's clock) and the simulator's log of the request: one
+token interval. Three server processes, the simulator and pytest share 2 cores, so a call granted on time can
+reach the simulator a few hundred ms late and make a later window look denser (a full-suite CI run saw the five
+burst calls arrive 185 ms late next to a punctual sixth). One interval still fails three unshared buckets by far
+(their bursts alone would be 15 calls at once)."""
 
 
 @dataclass
@@ -184,10 +188,11 @@ async def test_three_replicas_never_exceed_the_one_steam_budget(running: Cluster
     assert all(retry is not None and 0 < retry <= DEADLINE_SECS + 1 / rate for _, retry in refusals), refusals
     assert len(times) >= sum(served), "one Steam call per served resolve"
     assert len(times) >= burst + rate * (seconds - 1), f"the load saturated the budget ({len(times)} calls)"
+    degraded = [line for replica in running.replicas for line in replica.log if "degraded" in line]
     for first in range(len(times)):
         for last in range(first, len(times)):
             window = times[last] - times[first]
-            assert last - first + 1 <= burst + rate * (window + LAG_SECS), (first, last, window, len(times))
+            assert last - first + 1 <= burst + rate * (window + LAG_SECS), (first, last, window, len(times), degraded)
 
 
 async def test_a_breaker_opened_through_one_replica_fails_fast_on_the_others(running: Cluster) -> None:
