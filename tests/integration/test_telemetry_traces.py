@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -25,10 +24,6 @@ if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
 
 STREAM = "/dbd.playerstats.v1.PlayerStatsService/StreamPlayerStats"
-RESILIENCE_LANDED = hasattr(importlib.import_module("dbd_playerstats.resilience"), "ResilientUpstream")
-needs_resilience = pytest.mark.skipif(
-    not RESILIENCE_LANDED, reason="awaits dbd_playerstats.resilience.ResilientUpstream wired into app.py"
-)
 
 
 @pytest.fixture
@@ -215,7 +210,6 @@ async def test_health_service_is_not_traced(
     assert not [s for s in exporter.get_finished_spans() if "Health" in s.name]
 
 
-@needs_resilience
 async def test_two_503s_make_three_attempt_spans_and_two_retry_events(
     sim: RunningSimulator, settings: Settings, telemetry: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
@@ -251,7 +245,6 @@ async def test_two_503s_make_three_attempt_spans_and_two_retry_events(
     assert [(a.attributes or {}).get("http.request.resend_count") for a in attempts] == [None, 1, 2]
 
 
-@needs_resilience
 async def test_breaker_open_fails_fast_with_error_spans(
     sim: RunningSimulator, settings: Settings, telemetry: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
