@@ -128,11 +128,11 @@ class Throughput:
         return self.completed / self.seconds if self.seconds > 0 else 0.0
 
 
-async def stream_throughput(
-    stub_list: Sequence[Stub], player: str, *, concurrency: int, duration: float, warmup: float
+async def _throughput(
+    call: Callable[[int], Awaitable[str | None]], *, concurrency: int, duration: float, warmup: float
 ) -> Throughput:
-    """Back-to-back streams of one player from `concurrency` workers; only the `duration` after `warmup` counts."""
-    request = pb.StreamPlayerStatsRequest(player=player)
+    """`concurrency` workers run `call(worker index)` back to back; only calls completed within the `duration`
+    after `warmup` count. `call` returns None for a good call, else the error label to count."""
     errors: Counter[str] = Counter()
     counted = 0
     measuring = False
@@ -140,17 +140,10 @@ async def stream_throughput(
 
     async def worker(index: int) -> None:
         nonlocal counted
-        stub = stub_list[index % len(stub_list)]
         while not done.is_set():
-            try:
-                n = 0
-                async for _ in stub.StreamPlayerStats(request, timeout=CALL_TIMEOUT_SECS):
-                    n += 1
-            except grpc.aio.AioRpcError as err:
-                errors[describe_error(err)] += 1
-                continue
-            if n != 2:
-                errors[f"OK but {n} messages"] += 1
+            error = await call(index)
+            if error is not None:
+                errors[error] += 1
             elif measuring and not done.is_set():
                 counted += 1
 
@@ -170,42 +163,39 @@ async def stream_throughput(
     return Throughput(counted, seconds, errors, cpu)
 
 
+async def stream_throughput(
+    stub_list: Sequence[Stub], player: str, *, concurrency: int, duration: float, warmup: float
+) -> Throughput:
+    """Back-to-back streams of one player from `concurrency` workers; only the `duration` after `warmup` counts."""
+    request = pb.StreamPlayerStatsRequest(player=player)
+
+    async def call(index: int) -> str | None:
+        stub = stub_list[index % len(stub_list)]
+        try:
+            n = 0
+            async for _ in stub.StreamPlayerStats(request, timeout=CALL_TIMEOUT_SECS):
+                n += 1
+        except grpc.aio.AioRpcError as err:
+            return describe_error(err)
+        return None if n == 2 else f"OK but {n} messages"
+
+    return await _throughput(call, concurrency=concurrency, duration=duration, warmup=warmup)
+
+
 async def unary_throughput(
     stub_list: Sequence[Stub], player: str, *, concurrency: int, duration: float, warmup: float
 ) -> Throughput:
     """Back-to-back GetPlayerStats of one player (used only when h2load is not installed)."""
     request = pb.GetPlayerStatsRequest(player=player)
-    errors: Counter[str] = Counter()
-    counted = 0
-    measuring = False
-    done = asyncio.Event()
 
-    async def worker(index: int) -> None:
-        nonlocal counted
-        stub = stub_list[index % len(stub_list)]
-        while not done.is_set():
-            try:
-                await stub.GetPlayerStats(request, timeout=CALL_TIMEOUT_SECS)
-            except grpc.aio.AioRpcError as err:
-                errors[describe_error(err)] += 1
-                continue
-            if measuring and not done.is_set():
-                counted += 1
+    async def call(index: int) -> str | None:
+        try:
+            await stub_list[index % len(stub_list)].GetPlayerStats(request, timeout=CALL_TIMEOUT_SECS)
+        except grpc.aio.AioRpcError as err:
+            return describe_error(err)
+        return None
 
-    workers = [asyncio.ensure_future(worker(i)) for i in range(concurrency)]
-    try:
-        await asyncio.sleep(warmup)
-        measuring = True
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.sleep(duration)
-        done.set()
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        await asyncio.wait_for(asyncio.gather(*workers), CALL_TIMEOUT_SECS)
-    finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-    return Throughput(counted, seconds, errors, cpu)
+    return await _throughput(call, concurrency=concurrency, duration=duration, warmup=warmup)
 
 
 async def unary_once(stub: Stub, player: str) -> tuple[str, pb.GetPlayerStatsResponse | None]:
