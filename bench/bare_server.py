@@ -28,11 +28,11 @@ from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.api.quota import quota_interceptor
+from dbd_playerstats.api.status import to_rpc_status
 from dbd_playerstats.app import SERVICE_NAME
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.errors import CircuitOpenError
-from dbd_playerstats.quota import quota_interceptor
-from dbd_playerstats.settings import Settings
-from dbd_playerstats.status import to_rpc_status
 from dbd_playerstats.telemetry import Redactor, Telemetry, TelemetrySettings, configure_logging
 
 Context = grpc.aio.ServicerContext[Any, Any]

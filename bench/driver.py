@@ -41,9 +41,9 @@ from bench.procs import BenchError, Proc, find_tool, start
 from bench.report import Report, Row, machine, now_utc, table, write
 from bench.stats import Summary, Zipf
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.settings import DEFAULTS
+from dbd_playerstats.config.settings import DEFAULTS
 from dbd_playerstats.sim import synthetic_steam_id
-from dbd_playerstats.telemetry.receiver import running_receiver
+from dbd_playerstats_dev.otlp_receiver import running_receiver
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as Stub

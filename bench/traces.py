@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.stats import percentile
-from dbd_playerstats.telemetry.receiver import ReceivedSpan
+from dbd_playerstats_dev.otlp_receiver import ReceivedSpan
 
 SEGMENTS = (
     ("rpc_to_stats_get", "RPC start -> stats GET sent (tasks started, upstream layers)"),

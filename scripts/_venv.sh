@@ -9,12 +9,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON_BIN" -m venv "$VENV"
 fi
 stamp="$VENV/.playerstats-install-stamp"
-want="$(cat "$ROOT/pyproject.toml" "$ROOT/client/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/pyproject.toml" "$ROOT/client/pyproject.toml" "$ROOT/dev/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing dependencies (pinned by constraints.txt)" >&2
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$ROOT/constraints.txt" \
-    -e "$ROOT/client" -e "$ROOT[dev]" >&2
+    -e "$ROOT/client" -e "$ROOT[dev]" -e "$ROOT/dev" >&2
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -15,7 +15,7 @@ import pytest
 
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
-from dbd_playerstats.settings import Secret, Settings
+from dbd_playerstats.config.settings import Secret, Settings
 from dbd_playerstats.sim import RunningSimulator, running_simulator
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import RunningSimulator
 
 if TYPE_CHECKING:

@@ -16,16 +16,16 @@ from grpc_reflection.v1alpha import reflection
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
-from dbd_playerstats.catalog import Catalog
-from dbd_playerstats.fetch import PlayerFetcher
-from dbd_playerstats.listener import max_concurrent_rpcs, server_credentials, server_options
-from dbd_playerstats.quota import quota_interceptor
-from dbd_playerstats.resilience import ResilientUpstream, SharedState, SharedStateListener
-from dbd_playerstats.servicer import PlayerStatsServicer
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.api.listener import max_concurrent_rpcs, server_credentials, server_options
+from dbd_playerstats.api.quota import quota_interceptor
+from dbd_playerstats.api.servicer import PlayerStatsServicer
+from dbd_playerstats.cache.catalog import Catalog
+from dbd_playerstats.config.settings import Settings
+from dbd_playerstats.service.fetcher import PlayerFetcher
 from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.store import AchievementStore, MergePolicy, open_store
 from dbd_playerstats.telemetry import Telemetry
+from dbd_playerstats.upstream import ResilientUpstream, SharedState, SharedStateListener
 
 log = logging.getLogger(__name__)
 

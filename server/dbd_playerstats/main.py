@@ -12,7 +12,7 @@ import sys
 from opentelemetry import metrics, trace
 
 from dbd_playerstats.app import build_server
-from dbd_playerstats.settings import ConfigError, Settings
+from dbd_playerstats.config.settings import ConfigError, Settings
 from dbd_playerstats.telemetry import Redactor, Telemetry, TelemetrySettings, configure_logging
 
 log = logging.getLogger("dbd_playerstats")

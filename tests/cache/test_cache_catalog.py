@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 from opentelemetry import trace
 
-from dbd_playerstats.catalog import REFRESH_AHEAD, RefreshingValue
-from dbd_playerstats.deadline import Deadline
+from dbd_playerstats.cache.catalog import REFRESH_AHEAD, RefreshingValue
 from dbd_playerstats.errors import DeadlineExceededError
 from dbd_playerstats.steam.errors import SteamServerError
-from dbd_playerstats.telemetry.testing import CapturedTelemetry
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
 
 TTL = 100.0
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from opentelemetry import trace
 
-from dbd_playerstats.coalesce import Answer, Flight, Origin, SharedFetch
-from dbd_playerstats.deadline import Deadline
+from dbd_playerstats.cache.shared_fetch import Answer, Flight, Origin, SharedFetch
 from dbd_playerstats.errors import DeadlineExceededError, ProfilePrivateError
 from dbd_playerstats.telemetry.recording import metrics_scope
-from dbd_playerstats.telemetry.testing import CapturedTelemetry
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
 
 
 class FakeEndpoint:

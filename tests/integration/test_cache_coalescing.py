@@ -14,10 +14,10 @@ import pytest
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
 from dbd_playerstats.telemetry import Telemetry
-from dbd_playerstats.telemetry.testing import CapturedTelemetry
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub

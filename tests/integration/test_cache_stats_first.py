@@ -16,7 +16,7 @@ from grpc_status import rpc_status
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import build_server
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, HIDDEN_GAMES_STEAM_ID, FaultKind, RunningSimulator
 
 if TYPE_CHECKING:

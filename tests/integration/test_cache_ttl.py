@@ -13,10 +13,10 @@ import pytest
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
-from dbd_playerstats.achievements import unlock_states
 from dbd_playerstats.app import RunningServer, build_server
-from dbd_playerstats.dbd.adepts import fallback_adepts
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
+from dbd_playerstats.domain.achievements import unlock_states
+from dbd_playerstats.domain.adepts import fallback_adepts
 from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, FaultKind, RunningSimulator
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
 from dbd_playerstats.steam.models import PlayerAchievement

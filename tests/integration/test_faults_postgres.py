@@ -26,12 +26,12 @@ import pytest
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import build_server
-from dbd_playerstats.settings import Secret, Settings
+from dbd_playerstats.config.settings import Secret, Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, SYNTHETIC_FIRST_ID, RunningSimulator
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
 from dbd_playerstats.store import StoreError
 from dbd_playerstats.store.sql import to_us
-from dbd_playerstats.store.testing import postgres_test_url, temporary_schema
+from dbd_playerstats_dev.store_testing import postgres_test_url, temporary_schema
 
 pytestmark = pytest.mark.postgres
 

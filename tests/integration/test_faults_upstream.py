@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, SYNTHETIC_FIRST_ID, ErrorRate, Fault, FaultKind, RunningSimulator
 from dbd_playerstats.sim.answers import HTML_TYPE, JSON_TYPE, Answer
 from dbd_playerstats.sim.state import Variants

@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from dbd_playerstats import healthcheck
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.api import healthcheck
+from dbd_playerstats.config.settings import Settings
 
 if TYPE_CHECKING:
     from tests.conftest import Pki, ServeFn

@@ -21,10 +21,10 @@ from redis.asyncio import Redis
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import SERVICE_NAME, SHARED_STATE_SERVICE, build_server
-from dbd_playerstats.resilience.testing import PrivateRedis, private_redis
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import RunningSimulator, synthetic_steam_id
-from dbd_playerstats.telemetry.testing import CapturedTelemetry
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
+from dbd_playerstats_dev.redis_testing import PrivateRedis, private_redis
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -65,7 +65,7 @@ async def test_redis_stopped_mid_run_degrades_to_the_share_and_recovers(
             "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "0",
         }
     )
-    caplog.set_level(logging.INFO, logger="dbd_playerstats.resilience.shared")
+    caplog.set_level(logging.INFO, logger="dbd_playerstats.upstream.shared")
     captured = CapturedTelemetry.create()
     running = await build_server(settings, listen="127.0.0.1:0", telemetry=captured.telemetry)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
@@ -133,7 +133,7 @@ async def test_redis_stopped_mid_run_degrades_to_the_share_and_recovers(
             assert last - first + 1 <= SHARE_BURST + SHARE_PER_SEC * (window + LAG_SECS), (first, last, window)
     # At the whole budget (burst 4, 10/s) ten calls would take 0.6 s; at the drained share they take >= 1.8 s.
     assert degraded_window[-1] - killed_at >= 10 / SHARE_PER_SEC - LAG_SECS
-    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "dbd_playerstats.resilience.shared"]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "dbd_playerstats.upstream.shared"]
     assert [level for level, _ in lines] == ["INFO", "WARNING", "INFO"], lines
     assert "shared state degraded" in lines[1][1]
     assert "300/min with burst 2 (RATE_LIMIT_PER_MIN / PLAYERSTATS_REPLICAS=2)" in lines[1][1]

@@ -27,10 +27,10 @@ import pytest_asyncio
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
-from dbd_playerstats.resilience.testing import RedisUnavailableError, redis_test_url, temporary_prefix
 from dbd_playerstats.sim import FaultKind, RunningSimulator, running_simulator, synthetic_steam_id
 from dbd_playerstats.store import StoreError
-from dbd_playerstats.store.testing import temporary_schema
+from dbd_playerstats_dev.redis_testing import RedisUnavailableError, redis_test_url, temporary_prefix
+from dbd_playerstats_dev.store_testing import temporary_schema
 from tests.support import error_details
 
 if TYPE_CHECKING:

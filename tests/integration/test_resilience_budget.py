@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, Fault, FaultKind, RunningSimulator, synthetic_steam_id
 from tests.support import StartFn, error_details, stub_starter
 

@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, Fault, FaultKind, RunningSimulator
 from tests.support import StartFn, stub_starter
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
-from dbd_playerstats.players import STEAM_ID64_BASE
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
+from dbd_playerstats.domain.players import STEAM_ID64_BASE
 from dbd_playerstats.sim import (
     DEMO_STEAM_ID,
     HIDDEN_GAMES_STEAM_ID,

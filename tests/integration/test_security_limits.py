@@ -12,7 +12,7 @@ import pytest
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, FRESH_STEAM_ID, RunningSimulator
 from dbd_playerstats_client import PlayerStatsClient, PlayerStatsError
 

@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dbd_playerstats.app import RunningServer
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
 from dbd_playerstats_client import (
     PlayerStatsBlockingClient,

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.dbd.grades import grade_from_pips
+from dbd_playerstats.domain.grades import grade_from_pips
 from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import grpc
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.sim import DEMO_STEAM_ID, ErrorRate, Fault, FaultKind, RunningSimulator
-from dbd_playerstats.store.testing import sqlite_backend
+from dbd_playerstats_dev.store_testing import sqlite_backend
 from tests.support import SERVER_EXE, server_env, server_process
 
 TIMEOUT = 30.0

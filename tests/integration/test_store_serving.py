@@ -13,10 +13,10 @@ import pytest
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
-from dbd_playerstats.achievements import unlock_states
 from dbd_playerstats.app import RunningServer, build_server
-from dbd_playerstats.dbd.adepts import Role, fallback_adepts
-from dbd_playerstats.settings import Secret, Settings
+from dbd_playerstats.config.settings import Secret, Settings
+from dbd_playerstats.domain.achievements import unlock_states
+from dbd_playerstats.domain.adepts import Role, fallback_adepts
 from dbd_playerstats.sim import (
     DEMO_STEAM_ID,
     FRESH_STEAM_ID,
@@ -29,7 +29,7 @@ from dbd_playerstats.sim import (
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
 from dbd_playerstats.steam.models import PlayerAchievement, PlayerSummary, StatValue, Visibility
 from dbd_playerstats.store import Decision, MergePolicy, Snapshot, StatsSnapshot, StoreError
-from dbd_playerstats.store.testing import temporary_schema
+from dbd_playerstats_dev.store_testing import temporary_schema
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -245,7 +245,7 @@ async def test_store_failure_never_breaks_live_serving(
     """With the store gone, both parts are still served live, and the lost write is logged at ERROR."""
     assert server.store is not None
     await server.store.close()
-    with caplog.at_level(logging.ERROR, logger="dbd_playerstats.fetch"):
+    with caplog.at_level(logging.ERROR, logger="dbd_playerstats.service.fetcher"):
         stats, part = await stream(stub)
     assert stats.provenance.source == pb.DATA_SOURCE_LIVE
     assert part.provenance.source == pb.DATA_SOURCE_LIVE

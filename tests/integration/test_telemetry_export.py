@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import build_server
-from dbd_playerstats.settings import Secret, Settings
+from dbd_playerstats.config.settings import Secret, Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, Fault, FaultKind, RunningSimulator
 from dbd_playerstats.telemetry import JsonFormatter, RedactingFilter, Telemetry, TelemetrySettings
-from dbd_playerstats.telemetry.receiver import running_receiver
+from dbd_playerstats_dev.otlp_receiver import running_receiver
 
 STREAM = "/dbd.playerstats.v1.PlayerStatsService/StreamPlayerStats"
 SECRET = "Zq7xTelemetryLeakCanary0042"

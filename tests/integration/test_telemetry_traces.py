@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, FaultKind, RunningSimulator
 from dbd_playerstats.telemetry import Telemetry, TelemetrySettings
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from purgatory.domain import model as purgatory_model
 
-from dbd_playerstats.deadline import Deadline
-from dbd_playerstats.resilience.testing import RedisUnavailableError, redis_test_url, temporary_prefix
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats_dev.redis_testing import RedisUnavailableError, redis_test_url, temporary_prefix
 
 WALL_OFFSET = 1_700_000_000.0
 

@@ -15,9 +15,6 @@ from dbd_playerstats.errors import (
     ProfilePrivateError,
     RateLimitExceededError,
 )
-from dbd_playerstats.resilience.breaker import Breakers, outcome_of
-from dbd_playerstats.resilience.events import BreakerRejected, BreakerTransition, ResilienceEvent
-from dbd_playerstats.resilience.policy import BreakerPolicy
 from dbd_playerstats.steam.errors import (
     SteamKeyRejectedError,
     SteamNotFoundError,
@@ -26,6 +23,9 @@ from dbd_playerstats.steam.errors import (
     SteamServerError,
     SteamTimeoutError,
 )
+from dbd_playerstats.upstream.breaker import Breakers, outcome_of
+from dbd_playerstats.upstream.events import BreakerRejected, BreakerTransition, ResilienceEvent
+from dbd_playerstats.upstream.policy import BreakerPolicy
 
 if TYPE_CHECKING:
     from tests.resilience.conftest import FakeClock

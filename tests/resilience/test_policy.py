@@ -6,10 +6,9 @@ import importlib
 
 import pytest
 
-from dbd_playerstats import resilience
+from dbd_playerstats import upstream as resilience
+from dbd_playerstats.config.settings import ResilienceSettings
 from dbd_playerstats.errors import CircuitOpenError, ProfilePrivateError, RateLimitExceededError
-from dbd_playerstats.resilience.policy import ClassPolicy, RateLimitPolicy, ResiliencePolicy, RetryPolicy, classify
-from dbd_playerstats.settings import ResilienceSettings
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
     SteamClientError,
@@ -22,6 +21,7 @@ from dbd_playerstats.steam.errors import (
     SteamTimeoutError,
     SteamTransportError,
 )
+from dbd_playerstats.upstream.policy import ClassPolicy, RateLimitPolicy, ResiliencePolicy, RetryPolicy, classify
 
 
 def steam(cls: type[Exception]) -> Exception:
@@ -98,8 +98,8 @@ def test_policy_values_come_from_settings() -> None:
 
 def test_package_all_is_complete() -> None:
     """Every public name of every resilience module is exported by the package, and every export resolves."""
-    for name in ("breaker", "events", "policy", "ratelimit", "redis_bucket", "retry", "shared", "upstream"):
-        module = importlib.import_module(f"dbd_playerstats.resilience.{name}")
+    for name in ("breaker", "events", "policy", "ratelimit", "redis_bucket", "retry", "shared", "resilient"):
+        module = importlib.import_module(f"dbd_playerstats.upstream.{name}")
         missing = set(module.__all__) - set(resilience.__all__)
         assert not missing, f"{name}: {sorted(missing)}"
     for name in resilience.__all__:

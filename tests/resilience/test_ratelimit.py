@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dbd_playerstats.errors import RateLimitExceededError
-from dbd_playerstats.resilience.events import (
+from dbd_playerstats.upstream.events import (
     RateLimitRejected,
     RateLimitSlowedDown,
     RateLimitWaited,
     ResilienceEvent,
 )
-from dbd_playerstats.resilience.policy import RateLimitPolicy
-from dbd_playerstats.resilience.ratelimit import InMemoryTokenBucket, RateLimiter, TokenUnavailable
+from dbd_playerstats.upstream.policy import RateLimitPolicy
+from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, RateLimiter, TokenUnavailable
 
 if TYPE_CHECKING:
     from tests.resilience.conftest import FakeClock

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from dbd_playerstats.deadline import Deadline
 from dbd_playerstats.errors import RateLimitExceededError
-from dbd_playerstats.resilience.events import ResilienceEvent
-from dbd_playerstats.resilience.policy import RateLimitPolicy
-from dbd_playerstats.resilience.ratelimit import InMemoryTokenBucket, RateLimiter, Reservation, TokenUnavailable
-from dbd_playerstats.resilience.redis_bucket import RedisTokenBucket
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats.upstream.events import ResilienceEvent
+from dbd_playerstats.upstream.policy import RateLimitPolicy
+from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, RateLimiter, Reservation, TokenUnavailable
+from dbd_playerstats.upstream.redis_bucket import RedisTokenBucket
 
 pytestmark = pytest.mark.redis
 

@@ -9,16 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dbd_playerstats.deadline import Deadline
+from dbd_playerstats.config.settings import ResilienceSettings
 from dbd_playerstats.errors import (
     CircuitOpenError,
     DeadlineExceededError,
     ProfilePrivateError,
     RateLimitExceededError,
 )
-from dbd_playerstats.resilience.policy import RetryPolicy
-from dbd_playerstats.resilience.retry import GiveUp, Retrying, ScheduledRetry
-from dbd_playerstats.settings import ResilienceSettings
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
     SteamClientError,
@@ -32,6 +29,9 @@ from dbd_playerstats.steam.errors import (
     SteamTransportError,
 )
 from dbd_playerstats.steam.parse import parse_player_summaries
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats.upstream.policy import RetryPolicy
+from dbd_playerstats.upstream.retry import GiveUp, Retrying, ScheduledRetry
 
 if TYPE_CHECKING:
     from tests.resilience.conftest import FakeClock

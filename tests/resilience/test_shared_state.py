@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from dbd_playerstats.deadline import Clock, Deadline
+from dbd_playerstats.config.settings import ResilienceSettings
 from dbd_playerstats.errors import CircuitOpenError
-from dbd_playerstats.resilience import (
+from dbd_playerstats.upstream import (
     Breakers,
     BreakerTransition,
     ResilienceEvent,
@@ -27,10 +27,10 @@ from dbd_playerstats.resilience import (
     SharedState,
     SharedStateChanged,
 )
-from dbd_playerstats.resilience.policy import BreakerPolicy, RateLimitPolicy
-from dbd_playerstats.resilience.shared import connect
-from dbd_playerstats.resilience.testing import PrivateRedis, free_port, private_redis
-from dbd_playerstats.settings import ResilienceSettings
+from dbd_playerstats.upstream.deadline import Clock, Deadline
+from dbd_playerstats.upstream.policy import BreakerPolicy, RateLimitPolicy
+from dbd_playerstats.upstream.shared import connect
+from dbd_playerstats_dev.redis_testing import PrivateRedis, free_port, private_redis
 
 pytestmark = pytest.mark.redis
 
@@ -90,7 +90,7 @@ async def test_redis_down_at_start_up_is_degraded_not_an_error(caplog: pytest.Lo
 
     state.subscribe(events.append)
     state.add_listener(listener)
-    with caplog.at_level(logging.INFO, logger="dbd_playerstats.resilience.shared"):
+    with caplog.at_level(logging.INFO, logger="dbd_playerstats.upstream.shared"):
         await state.initialize()
         try:
             await eventually(lambda: published == [True])
@@ -124,7 +124,7 @@ async def test_losing_redis_mid_run_falls_back_to_the_share_and_comes_back(
     state.subscribe(events.append)
     state.add_listener(listener)
     client = Redis.from_url(redis_server.url)
-    with caplog.at_level(logging.INFO, logger="dbd_playerstats.resilience.shared"):
+    with caplog.at_level(logging.INFO, logger="dbd_playerstats.upstream.shared"):
         await state.initialize()
         try:
             before = await state.bucket.reserve(math.inf)

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+from dbd_playerstats.config.settings import ResilienceSettings
 from dbd_playerstats.errors import CircuitOpenError, DeadlineExceededError, RateLimitExceededError
-from dbd_playerstats.resilience import ResilientUpstream
-from dbd_playerstats.resilience.events import (
+from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError, SteamServerError
+from dbd_playerstats.upstream import ResilientUpstream
+from dbd_playerstats.upstream.events import (
     AttemptFinished,
     AttemptStarted,
     BreakerTransition,
@@ -20,9 +22,7 @@ from dbd_playerstats.resilience.events import (
     ResilienceEvent,
     RetryScheduled,
 )
-from dbd_playerstats.settings import ResilienceSettings
-from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError, SteamServerError
-from dbd_playerstats.upstream import Upstream
+from dbd_playerstats.upstream.protocol import Upstream
 
 if TYPE_CHECKING:
     from tests.resilience.conftest import FakeClock

@@ -13,7 +13,7 @@ import pytest
 
 from dbd_playerstats.store import StoreError
 from dbd_playerstats.store.sql import SqlStore
-from dbd_playerstats.store.testing import StoreBackend, postgres_backend, sqlite_backend, temporary_schema
+from dbd_playerstats_dev.store_testing import StoreBackend, postgres_backend, sqlite_backend, temporary_schema
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ from dbd_playerstats import store
 from dbd_playerstats.store import base, migrations, postgres, sqlite
 
 # `store.merge` is the merge function (re-exported), so the module is looked up by name.
-merge_module = importlib.import_module("dbd_playerstats.store.merge")
+merge_module = importlib.import_module("dbd_playerstats.domain.merge")
 
 
 def test_package_exports_every_public_name_of_its_modules() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dbd_playerstats.dbd.adepts import fallback_adepts
-from dbd_playerstats.settings import Secret, StoreSettings
+from dbd_playerstats.config.settings import Secret, StoreSettings
+from dbd_playerstats.domain.adepts import fallback_adepts
 from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
 from dbd_playerstats.store import (
     LATEST_VERSION,
@@ -27,7 +27,7 @@ from dbd_playerstats.store import (
     open_store,
 )
 from dbd_playerstats.store.sql import SqlStore
-from dbd_playerstats.store.testing import StoreBackend
+from dbd_playerstats_dev.store_testing import StoreBackend
 
 PLAYER = "76561198000000001"
 OTHER = "76561198000000004"

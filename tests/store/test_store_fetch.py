@@ -10,15 +10,15 @@ import aiohttp
 import pytest
 
 import dbd_playerstats.store as store_api
-from dbd_playerstats.catalog import Catalog
-from dbd_playerstats.dbd.adepts import Role, fallback_adepts
-from dbd_playerstats.deadline import Deadline
-from dbd_playerstats.fetch import Clock, Part, PlayerFetcher
-from dbd_playerstats.model import AchievementsPart, Source, StatsPart
+from dbd_playerstats.cache.catalog import Catalog
+from dbd_playerstats.domain.adepts import Role, fallback_adepts
+from dbd_playerstats.domain.model import AchievementsPart, Source, StatsPart
+from dbd_playerstats.service.fetcher import Clock, Part, PlayerFetcher
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator, running_simulator
 from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.store import AchievementStore, Decision, SqliteStore
-from dbd_playerstats.upstream import DirectUpstream
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats.upstream.protocol import DirectUpstream
 
 
 @pytest.fixture

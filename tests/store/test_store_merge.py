@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbd_playerstats.achievements import UnlockState
-from dbd_playerstats.dbd.adepts import AdeptDef, Role, fallback_adepts
-from dbd_playerstats.settings import Settings
+from dbd_playerstats.config.settings import Settings
+from dbd_playerstats.domain.achievements import UnlockState
+from dbd_playerstats.domain.adepts import AdeptDef, Role, fallback_adepts
 from dbd_playerstats.store import (
     Decision,
     MergePolicy,

@@ -15,7 +15,7 @@ from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.telemetry import Telemetry
 from dbd_playerstats.telemetry.grpc_server import RpcInterceptor
-from dbd_playerstats.telemetry.testing import CapturedTelemetry
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub

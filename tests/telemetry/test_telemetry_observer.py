@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbd_playerstats.resilience.events import (
+from dbd_playerstats.upstream.events import (
     AttemptFinished,
     AttemptStarted,
     BreakerRejected,
@@ -18,7 +18,7 @@ from dbd_playerstats.resilience.events import (
     RateLimitWaited,
     RetryScheduled,
 )
-from dbd_playerstats.telemetry.testing import CapturedTelemetry as Captured
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry as Captured
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from dbd_playerstats.telemetry import record_cache_lookup, record_coalesced_wait, record_event, record_merge_decision
 from dbd_playerstats.telemetry.recording import active_metrics, metrics_scope
-from dbd_playerstats.telemetry.testing import CapturedTelemetry
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, DEFAULT_ON, ParentBasedTraceIdRatio, TraceIdRatioBased
 
-from dbd_playerstats.settings import ConfigError
+from dbd_playerstats.config.settings import ConfigError
 from dbd_playerstats.telemetry import Telemetry, TelemetrySettings
 
 

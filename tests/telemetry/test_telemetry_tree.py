@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dbd_playerstats.telemetry.receiver import ReceivedEvent, ReceivedSpan
-from dbd_playerstats.telemetry.tree import find_trace, render_trace
+from dbd_playerstats_dev.otlp_receiver import ReceivedEvent, ReceivedSpan
+from dbd_playerstats_dev.trace_tree import find_trace, render_trace
 
 MS = 1_000_000
 TRACE = "ab" * 16

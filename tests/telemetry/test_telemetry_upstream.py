@@ -10,14 +10,14 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from dbd_playerstats.deadline import Deadline
 from dbd_playerstats.errors import CircuitOpenError, ProfilePrivateError
-from dbd_playerstats.resilience.events import BreakerRejected, ResilienceObserver, RetryScheduled
 from dbd_playerstats.steam.errors import SteamServerError
 from dbd_playerstats.telemetry import TracedUpstream
 from dbd_playerstats.telemetry.recording import current_call
-from dbd_playerstats.telemetry.testing import CapturedTelemetry
-from dbd_playerstats.upstream import Attempt, DirectUpstream
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats.upstream.events import BreakerRejected, ResilienceObserver, RetryScheduled
+from dbd_playerstats.upstream.protocol import Attempt, DirectUpstream
+from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
 
 T = TypeVar("T")
 

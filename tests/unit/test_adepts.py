@@ -1,6 +1,6 @@
 """Adepts are read from the schema at run time; the built-in table is only a fallback."""
 
-from dbd_playerstats.dbd.adepts import FALLBACK_ADEPTS, Role, adepts_from_schema, fallback_adepts
+from dbd_playerstats.domain.adepts import FALLBACK_ADEPTS, Role, adepts_from_schema, fallback_adepts
 from dbd_playerstats.steam.models import SchemaAchievement
 
 

@@ -7,8 +7,8 @@ import pytest
 from google.rpc import error_details_pb2
 
 from dbd_playerstats import errors
+from dbd_playerstats.api.status import to_rpc_status
 from dbd_playerstats.errors import STATUS_TABLE, status_for
-from dbd_playerstats.status import to_rpc_status
 from dbd_playerstats.steam import errors as steam_errors
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dbd_playerstats.dbd.grades import Tier, grade_from_pips
+from dbd_playerstats.domain.grades import Tier, grade_from_pips
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from dbd_playerstats.listener import max_concurrent_rpcs, server_credentials, server_options
-from dbd_playerstats.settings import LimitsSettings, Settings, TlsSettings
+from dbd_playerstats.api.listener import max_concurrent_rpcs, server_credentials, server_options
+from dbd_playerstats.config.settings import LimitsSettings, Settings, TlsSettings
 
 
 def test_default_limits_become_these_grpc_options() -> None:

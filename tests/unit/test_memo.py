@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.achievements import build_view
-from dbd_playerstats.mapping import achievements_part_to_pb, stats_part_to_pb
-from dbd_playerstats.memo import Memo
-from dbd_playerstats.model import AchievementsPart, Provenance, Source, StatsPart
+from dbd_playerstats.api.mapping import achievements_part_to_pb, stats_part_to_pb
+from dbd_playerstats.cache.memo import Memo
+from dbd_playerstats.domain.achievements import build_view
+from dbd_playerstats.domain.model import AchievementsPart, Provenance, Source, StatsPart
 from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
 
 FETCHED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dbd_playerstats.domain.players import STEAM_ID64_BASE, SteamId, Vanity, normalise_steam_id, parse_player
 from dbd_playerstats.errors import InvalidPlayerError
-from dbd_playerstats.players import STEAM_ID64_BASE, SteamId, Vanity, normalise_steam_id, parse_player
 
 DEMO = "76561198000000001"
 

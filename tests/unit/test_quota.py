@@ -8,8 +8,7 @@ from typing import Any, cast
 import grpc
 import pytest
 
-from dbd_playerstats.errors import CallerQuotaExceededError
-from dbd_playerstats.quota import (
+from dbd_playerstats.api.quota import (
     MAX_CALLER_CHARS,
     CallerQuota,
     CallerQuotaInterceptor,
@@ -17,6 +16,7 @@ from dbd_playerstats.quota import (
     peer_host,
     quota_interceptor,
 )
+from dbd_playerstats.errors import CallerQuotaExceededError
 
 
 class FakeClock:

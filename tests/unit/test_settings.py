@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dbd_playerstats.settings import DEFAULTS, ConfigError, Secret, Settings
+from dbd_playerstats.config.settings import DEFAULTS, ConfigError, Secret, Settings
 
 if TYPE_CHECKING:
     from tests.conftest import Pki

@@ -2,15 +2,14 @@
 
 `open_store(settings.store)` picks the backend: PostgreSQL when DATABASE_URL is set (shared by replicas), else
 the embedded SQLite file under PLAYERSTATS_DATA_DIR. Call `await store.migrate()` before use and
-`await store.close()` at shutdown. The merge rules are in `dbd_playerstats.store.merge`; the schema in
+`await store.close()` at shutdown. The merge rules are in `dbd_playerstats.domain.merge`; the schema in
 `dbd_playerstats.store.migrations`.
 """
 
 from __future__ import annotations
 
-from dbd_playerstats.settings import StoreSettings
-from dbd_playerstats.store.base import AchievementStore, AuditRow, StatsSnapshot, StoreError
-from dbd_playerstats.store.merge import (
+from dbd_playerstats.config.settings import StoreSettings
+from dbd_playerstats.domain.merge import (
     LOCKED,
     Decision,
     MergeCounts,
@@ -23,6 +22,7 @@ from dbd_playerstats.store.merge import (
     merge,
     normalise,
 )
+from dbd_playerstats.store.base import AchievementStore, AuditRow, StatsSnapshot, StoreError
 from dbd_playerstats.store.migrations import LATEST_VERSION, MIGRATIONS
 from dbd_playerstats.store.postgres import PostgresStore, redact_url
 from dbd_playerstats.store.sqlite import SQLITE_FILENAME, SqliteStore

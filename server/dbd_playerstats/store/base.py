@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from dbd_playerstats.domain.merge import Decision, MergeCounts, MergePolicy, MergeResult, Snapshot, StoredAchievements
 from dbd_playerstats.steam.models import PlayerSummary, StatValue
-from dbd_playerstats.store.merge import Decision, MergeCounts, MergePolicy, MergeResult, Snapshot, StoredAchievements
 
 
 class StoreError(OSError):

@@ -25,10 +25,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
-from dbd_playerstats.achievements import UnlockState
-from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
-from dbd_playerstats.store.base import AuditRow, StatsSnapshot, StoreError
-from dbd_playerstats.store.merge import (
+from dbd_playerstats.domain.achievements import UnlockState
+from dbd_playerstats.domain.merge import (
     Decision,
     MergeCounts,
     MergePolicy,
@@ -37,6 +35,8 @@ from dbd_playerstats.store.merge import (
     StoredAchievements,
     merge,
 )
+from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
+from dbd_playerstats.store.base import AuditRow, StatsSnapshot, StoreError
 from dbd_playerstats.store.migrations import LATEST_VERSION, Dialect, SchemaTooNewError, apply_migrations
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

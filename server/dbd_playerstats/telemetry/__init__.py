@@ -22,7 +22,7 @@ from dbd_playerstats.telemetry.recording import (
     record_merge_decision,
 )
 from dbd_playerstats.telemetry.redact import RedactingSpanExporter, Redactor
-from dbd_playerstats.telemetry.upstream import TracedUpstream
+from dbd_playerstats.telemetry.traced_upstream import TracedUpstream
 
 __all__ = [
     "DEFAULT_SERVICE_NAME",

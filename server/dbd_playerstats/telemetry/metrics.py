@@ -34,7 +34,7 @@ from typing import Final
 
 from opentelemetry.metrics import MeterProvider
 
-from dbd_playerstats.resilience.events import BreakerState
+from dbd_playerstats.upstream.events import BreakerState
 
 METER_NAME: Final = "dbd_playerstats"
 SECONDS_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -27,7 +27,8 @@ import logging
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from dbd_playerstats.resilience.events import (
+from dbd_playerstats.telemetry.metrics import Metrics
+from dbd_playerstats.upstream.events import (
     AttemptFinished,
     AttemptStarted,
     BreakerRejected,
@@ -40,7 +41,6 @@ from dbd_playerstats.resilience.events import (
     RetryScheduled,
     SharedStateChanged,
 )
-from dbd_playerstats.telemetry.metrics import Metrics
 
 log = logging.getLogger("dbd_playerstats.telemetry")
 

@@ -53,14 +53,14 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, start_http_server
 
-from dbd_playerstats.settings import ConfigError
+from dbd_playerstats.config.settings import ConfigError
 from dbd_playerstats.telemetry.grpc_server import server_interceptors
 from dbd_playerstats.telemetry.metrics import Metrics
 from dbd_playerstats.telemetry.observer import ResilienceTelemetry
 from dbd_playerstats.telemetry.redact import RedactingSpanExporter, Redactor
 from dbd_playerstats.telemetry.steam_http import steam_trace_config
-from dbd_playerstats.telemetry.upstream import TracedUpstream
-from dbd_playerstats.upstream import Upstream
+from dbd_playerstats.telemetry.traced_upstream import TracedUpstream
+from dbd_playerstats.upstream.protocol import Upstream
 
 log = logging.getLogger(__name__)
 

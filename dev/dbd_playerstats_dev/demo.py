@@ -1,0 +1,150 @@
+"""`scripts/demo`: the Steam simulator, the server and the CLI, as three real processes on loopback.
+
+The simulator answers stats after 50 ms and achievements after 400 ms, so the stream visibly delivers the stats
+first. Everything runs on the embedded defaults (SQLite under a temporary data directory, in-process state).
+
+The server exports its traces over OTLP/gRPC to a receiver inside this process; after the stream the demo prints
+that call's trace as a tree. The simulator answers the first profile request with a 503 (``--steam-503s``),
+so the tree shows a retry: two attempt spans under ``steam.profile`` and the ``steam.retry`` event between them.
+(Profile rather than stats: a failed stats attempt first waits for the achievements call, 400 ms here, to tell a
+private profile from a Steam failure, which would hold the stats back until the achievements are in.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from dbd_playerstats_dev.otlp_receiver import OtlpTraceReceiver, running_receiver
+from dbd_playerstats_dev.trace_tree import find_trace, render_trace
+
+STARTUP_TIMEOUT_SECS = 30.0
+TRACE_WAIT_SECS = 5.0
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        raise SystemExit(f"demo: {name} is not installed; run scripts/demo from the repository")
+    return found
+
+
+@contextmanager
+def _process(cmd: Sequence[str], env: dict[str, str], ready: re.Pattern[str]) -> Iterator[re.Match[str]]:
+    """Start `cmd`, wait for a stdout line matching `ready`, stop it with SIGTERM on exit."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            match = ready.search(line)
+            if match:
+                yield match
+                break
+        else:
+            raise SystemExit(f"demo: {Path(cmd[0]).name} exited before it was ready (code {proc.wait()})")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _inject_503s(sim_url: str, count: int) -> None:
+    """Queue `count` HTTP 503 answers for the next profile requests (the simulator's admin API)."""
+    if count <= 0:
+        return
+    body = json.dumps({"endpoint": "profile", "faults": [{"kind": "http_503"}] * count}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the simulator we started, over http on loopback
+        f"{sim_url}/_sim/faults", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - same
+        pass
+
+
+def _print_trace(receiver: OtlpTraceReceiver, rpc_suffix: str) -> None:
+    """Print the tree of the first trace whose root is `rpc_suffix`, once the server has exported it."""
+    receiver.wait_for(lambda spans: find_trace(spans, rpc_suffix) is not None, TRACE_WAIT_SECS)
+    spans = receiver.spans()
+    trace_id = find_trace(spans, rpc_suffix)
+    if trace_id is None:
+        print("(no trace arrived: is OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none set?)", flush=True)
+        return
+    print(f"\n== The trace of that call ({trace_id}), as the server exported it over OTLP", flush=True)
+    for line in render_trace(spans, trace_id):
+        print(f"  {line}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("player", nargs="?", default="demo", help="player to stream (default: the vanity 'demo')")
+    parser.add_argument(
+        "--steam-503s", type=int, default=1, help="503 answers to the first profile requests (default 1: a retry)"
+    )
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="playerstats-demo-") as data_dir:
+        sim_cmd = [
+            _bin("playerstats-steam-sim"),
+            "--port",
+            "0",
+            "--latency",
+            "stats=0.05",
+            "--latency",
+            "achievements=0.4",
+            "--latency",
+            "profile=0.02",
+            "--latency",
+            "vanity=0.01",
+        ]
+        with (
+            _process(sim_cmd, env, re.compile(r"listening on (http://\S+)")) as sim,
+            running_receiver() as receiver,
+        ):
+            server_env = env | {
+                "STEAM_API_BASE_URL": sim.group(1),
+                "STEAM_API_KEY": "sim-key",
+                "PLAYERSTATS_LISTEN": "127.0.0.1:0",
+                "PLAYERSTATS_DATA_DIR": data_dir,
+                "PLAYERSTATS_LOG_LEVEL": env.get("PLAYERSTATS_LOG_LEVEL", "WARNING"),
+                # Traces only (the receiver has no metrics service), exported every 100 ms instead of 5 s.
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                # Short backoff, so the retried profile delays the stats part by milliseconds only.
+                "BASE_BACKOFF_MS": "20",
+                "MAX_BACKOFF_MS": "100",
+            }
+            server_cmd = [_bin("playerstats-server")]
+            with _process(server_cmd, server_env, re.compile(r"listening on port (\d+)")) as server:
+                target = f"127.0.0.1:{server.group(1)}"
+                cli = [_bin("playerstats"), "--target", target]
+                steps = [
+                    (
+                        f"Streaming {args.player!r}: stats arrive first, achievements when ready",
+                        ["stream", args.player],
+                    ),
+                    ("Resolving a profile URL", ["resolve", "https://steamcommunity.com/id/demo/"]),
+                    ("A private profile gets a precise error", ["stream", "private_player"]),
+                ]
+                _inject_503s(sim.group(1), args.steam_503s)
+                for index, (title, cmd) in enumerate(steps):
+                    print(f"\n== {title}: playerstats {' '.join(cmd)}", flush=True)
+                    subprocess.run([*cli, *cmd], env=env, check=False)
+                    if index == 0:
+                        _print_trace(receiver, "/StreamPlayerStats")
+                print(f"\nserver was at {target}; Steam simulator at {sim.group(1)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,189 @@
+"""Domain values -> protobuf messages (pure). The only module that knows both shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from dbd.playerstats.v1 import playerstats_pb2 as pb
+from dbd_playerstats.domain.adepts import Role
+from dbd_playerstats.domain.grades import grade_from_pips
+from dbd_playerstats.domain.model import (
+    AchievementsPart,
+    AchievementsView,
+    AchievementView,
+    Provenance,
+    StatsPart,
+    Unavailable,
+)
+from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
+
+# Integer proto field -> Steam stat id. Float fields are listed apart because proto3 types them differently.
+INT_STATS: dict[str, str] = {
+    "bloodpoints": "DBD_BloodwebPoints",
+    "max_prestige_level": "DBD_BloodwebMaxPrestigeLevel",
+    "max_character_level": "DBD_BloodwebMaxLevel",
+    "survivors_killed": "DBD_KilledCampers",
+    "survivors_sacrificed": "DBD_SacrificedCampers",
+    "killer_full_loadout_matches": "DBD_SlasherFullLoadout",
+    "survivor_full_loadout_matches": "DBD_CamperFullLoadout",
+    "escapes": "DBD_Escape",
+    "escapes_ko": "DBD_EscapeKO",
+    "hatch_escapes": "DBD_EscapeThroughHatch",
+    "skill_checks": "DBD_SkillCheckSuccess",
+    "unhooks_or_heals": "DBD_UnhookOrHeal",
+    "unhooks_or_heals_post_exit": "DBD_UnhookOrHeal_PostExit",
+    "hooked_and_escaped": "DBD_HookedAndEscape",
+    "escapes_with_new_item": "DBD_CamperNewItem",
+    "chainsaw_hits": "DBD_ChainsawHit",
+    "uncloak_attacks": "DBD_UncloakAttack",
+    "trap_catches": "DBD_TrapPickup",
+}
+FLOAT_STATS: dict[str, str] = {
+    "generators_repaired": "DBD_GeneratorPct_float",
+    "survivors_healed": "DBD_HealPct_float",
+}
+KILLER_PIPS = "DBD_KillerSkulls"
+SURVIVOR_PIPS = "DBD_CamperSkulls"
+
+_INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+
+_VISIBILITY = {
+    Visibility.PUBLIC: pb.PROFILE_VISIBILITY_PUBLIC,
+    Visibility.PRIVATE: pb.PROFILE_VISIBILITY_PRIVATE,
+    Visibility.FRIENDS_ONLY: pb.PROFILE_VISIBILITY_PRIVATE,
+}
+
+
+def timestamp(when: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(when)
+    return ts
+
+
+def profile_to_pb(profile: PlayerSummary) -> pb.Profile:
+    return pb.Profile(
+        steam_id=profile.steam_id,
+        persona_name=profile.persona_name,
+        profile_url=profile.profile_url,
+        avatar_url=profile.avatar_url,
+        visibility=_VISIBILITY.get(profile.visibility, pb.PROFILE_VISIBILITY_UNSPECIFIED),
+    )
+
+
+def provenance_to_pb(provenance: Provenance) -> pb.Provenance:
+    return pb.Provenance(
+        source=int(provenance.source),  # type: ignore[arg-type]
+        fetched_at=timestamp(provenance.fetched_at),
+        stale=provenance.stale,
+    )
+
+
+def _clamp_int(value: int | float) -> int:
+    return max(_INT64_MIN, min(_INT64_MAX, int(value)))
+
+
+def stats_to_pb(stats: Iterable[StatValue]) -> pb.PlayerStats:
+    """Typed fields for the stats we know, every raw stat sorted by name for the rest."""
+    by_name = {s.name: s.value for s in stats}
+    out = pb.PlayerStats()
+    for field, stat_id in INT_STATS.items():
+        if stat_id in by_name:
+            setattr(out, field, _clamp_int(by_name[stat_id]))
+    for field, stat_id in FLOAT_STATS.items():
+        if stat_id in by_name:
+            setattr(out, field, float(by_name[stat_id]))
+    for pips_id, target in ((KILLER_PIPS, out.killer_grade), (SURVIVOR_PIPS, out.survivor_grade)):
+        if pips_id in by_name:
+            grade = grade_from_pips(_clamp_int(by_name[pips_id]))
+            target.tier = int(grade.tier)  # type: ignore[assignment]
+            target.level = grade.level
+            target.pips = grade.pips
+            target.display_name = grade.display_name
+    for name in sorted(by_name):
+        value = by_name[name]
+        if isinstance(value, float):
+            out.raw_stats.add(name=name, float_value=value)
+        else:
+            out.raw_stats.add(name=name, int_value=_clamp_int(value))
+    return out
+
+
+def stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
+    """The part's message; the heavy stats message is built once per answer (`part.memo`) and copied in, the
+    profile and provenance (which differ between the requests served from one answer) are built each time."""
+    stats = part.stats
+    memo = part.memo
+    stats_pb = stats_to_pb(stats) if memo is None else memo.get("stats_pb", (stats,), lambda: stats_to_pb(stats))
+    return pb.StatsPart(
+        profile=profile_to_pb(part.profile),
+        stats=stats_pb,
+        provenance=provenance_to_pb(part.provenance),
+    )
+
+
+def _achievement_to_pb(view: AchievementView) -> pb.Achievement:
+    out = pb.Achievement(api_name=view.api_name, display_name=view.display_name, unlocked=view.unlocked)
+    if view.unlock_time is not None:
+        out.unlock_time.CopyFrom(timestamp(view.unlock_time))
+    if view.global_percent is not None:
+        out.global_percent = view.global_percent
+    return out
+
+
+def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
+    out = pb.Achievements(unlocked=view.unlocked, total=len(view.achievements))
+    for adept in view.adepts:
+        out.adepts.add(
+            character=adept.character,
+            role=int(adept.role),
+            achievement=_achievement_to_pb(adept.achievement),
+        )
+    k_unlocked, k_total = view.adept_totals(Role.KILLER)
+    s_unlocked, s_total = view.adept_totals(Role.SURVIVOR)
+    out.killer_adepts.CopyFrom(pb.RoleTotals(unlocked=k_unlocked, total=k_total))
+    out.survivor_adepts.CopyFrom(pb.RoleTotals(unlocked=s_unlocked, total=s_total))
+    out.achievements.extend(_achievement_to_pb(a) for a in view.achievements)
+    return out
+
+
+def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
+    retry_ms = round(unavailable.retry_after * 1000) if unavailable.retry_after is not None else 0
+    return pb.Unavailable(
+        code=unavailable.code.value[0],
+        reason=unavailable.reason,
+        message=unavailable.message,
+        retry_after_ms=max(retry_ms, 0),
+    )
+
+
+def achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
+    """The part's message; the achievements message is built once per view kept in `part.memo`."""
+    out = pb.AchievementsPart()
+    view = part.achievements
+    if view is not None:
+        memo = part.memo
+        achievements = (
+            achievements_to_pb(view)
+            if memo is None
+            else memo.get("achievements_pb", (view,), lambda: achievements_to_pb(view))
+        )
+        out.achievements.CopyFrom(achievements)
+    if part.provenance is not None:
+        out.provenance.CopyFrom(provenance_to_pb(part.provenance))
+    if part.unavailable is not None:
+        out.unavailable.CopyFrom(unavailable_to_pb(part.unavailable))
+    return out
+
+
+__all__ = [
+    "FLOAT_STATS",
+    "INT_STATS",
+    "achievements_part_to_pb",
+    "profile_to_pb",
+    "stats_part_to_pb",
+    "stats_to_pb",
+]

@@ -1,0 +1,57 @@
+"""The gRPC face of the service: proto in, one fetch call, proto out. Errors are translated by `status`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from dbd.playerstats.v1 import playerstats_pb2 as pb
+from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.api.mapping import achievements_part_to_pb, profile_to_pb, stats_part_to_pb
+from dbd_playerstats.api.status import stream_errors, unary_errors
+from dbd_playerstats.domain.model import AchievementsPart, StatsPart
+from dbd_playerstats.service.fetcher import PlayerFetcher
+from dbd_playerstats.upstream.deadline import Deadline
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
+    """Implements dbd.playerstats.v1.PlayerStatsService."""
+
+    def __init__(self, fetcher: PlayerFetcher, *, overall_timeout_secs: float) -> None:
+        self._fetcher = fetcher
+        self._overall_timeout_secs = overall_timeout_secs
+
+    def _deadline(self, context: Context) -> Deadline:
+        return Deadline.for_rpc(context.time_remaining(), self._overall_timeout_secs)
+
+    @stream_errors
+    async def StreamPlayerStats(
+        self, request: pb.StreamPlayerStatsRequest, context: Context
+    ) -> AsyncIterator[pb.StreamPlayerStatsResponse]:
+        async for part in self._fetcher.stream(request.player, self._deadline(context)):
+            if isinstance(part, StatsPart):
+                yield pb.StreamPlayerStatsResponse(stats=stats_part_to_pb(part))
+            else:
+                yield pb.StreamPlayerStatsResponse(achievements=achievements_part_to_pb(part))
+
+    @unary_errors
+    async def GetPlayerStats(self, request: pb.GetPlayerStatsRequest, context: Context) -> pb.GetPlayerStatsResponse:
+        response = pb.GetPlayerStatsResponse()
+        async for part in self._fetcher.stream(request.player, self._deadline(context)):
+            if isinstance(part, StatsPart):
+                response.stats.CopyFrom(stats_part_to_pb(part))
+            elif isinstance(part, AchievementsPart):
+                response.achievements.CopyFrom(achievements_part_to_pb(part))
+        return response
+
+    @unary_errors
+    async def ResolvePlayer(self, request: pb.ResolvePlayerRequest, context: Context) -> pb.ResolvePlayerResponse:
+        profile = await self._fetcher.resolve(request.player, self._deadline(context))
+        return pb.ResolvePlayerResponse(profile=profile_to_pb(profile))
+
+
+__all__ = ["PlayerStatsServicer"]

@@ -1,0 +1,46 @@
+"""`Memo`: values derived from one kept answer (its views, its protobuf messages), kept as long as the answer.
+
+A cache hit serves an answer that has not changed since it was fetched; rebuilding what is derived from it (the
+achievements view, the protobuf stats and achievements) is most of the work of a hit. The answer carries a `Memo`
+(`dbd_playerstats.cache.shared_fetch.Answer.memo`) and the parts served from it point to it, so each derived
+value is built once per answer and the inputs it also depends on (the schema, the percentages, the store's merge
+result).
+
+Inputs are compared by identity and held by the entry, so an input cannot be freed and its id reused while the
+entry lives. One entry per name: a new input replaces the entry (a refreshed schema rebuilds once). Values kept
+here are shared by every request served from the answer and must never be mutated (protobuf messages are
+copied into each response).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Memo:
+    """Derived values by name, each with the inputs (by identity) it was derived from."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[object, ...], Any]] = {}
+
+    def get(self, name: str, inputs: tuple[object, ...], derive: Callable[[], T]) -> T:
+        """The value kept as `name` if it was derived from the very same `inputs`, else `derive()` (kept)."""
+        entry = self._entries.get(name)
+        if entry is not None:
+            kept_inputs, value = entry
+            if len(kept_inputs) == len(inputs) and all(a is b for a, b in zip(kept_inputs, inputs, strict=True)):
+                return value  # type: ignore[no-any-return]
+        value = derive()
+        self._entries[name] = (inputs, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+__all__ = ["Memo"]

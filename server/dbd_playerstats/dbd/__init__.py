@@ -1,1 +1,0 @@
-"""Dead by Daylight knowledge: grades from pips, adepts from the achievement schema, named stats."""
