@@ -245,7 +245,7 @@ async def test_store_failure_never_breaks_live_serving(
     """With the store gone, both parts are still served live, and the lost write is logged at ERROR."""
     assert server.store is not None
     await server.store.close()
-    with caplog.at_level(logging.ERROR, logger="dbd_playerstats.service.fetcher"):
+    with caplog.at_level(logging.ERROR, logger="dbd_playerstats.service.store_guard"):
         stats, part = await stream(stub)
     assert stats.provenance.source == pb.DATA_SOURCE_LIVE
     assert part.provenance.source == pb.DATA_SOURCE_LIVE

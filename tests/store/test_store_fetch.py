@@ -12,8 +12,9 @@ import pytest
 import dbd_playerstats.store as store_api
 from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.domain.adepts import Role, fallback_adepts
+from dbd_playerstats.domain.clock import UtcClock
 from dbd_playerstats.domain.model import AchievementsPart, Source, StatsPart
-from dbd_playerstats.service.fetcher import Clock, Part, PlayerFetcher
+from dbd_playerstats.service.fetcher import Part, PlayerFetcher
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator, running_simulator
 from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.store import AchievementStore, Decision, SqliteStore
@@ -44,7 +45,9 @@ async def parts(fetcher: PlayerFetcher) -> tuple[StatsPart, AchievementsPart]:
     return stats, achievements
 
 
-def fetcher_for(steam: SteamClient, store: AchievementStore | None = None, clock: Clock | None = None) -> PlayerFetcher:
+def fetcher_for(
+    steam: SteamClient, store: AchievementStore | None = None, clock: UtcClock | None = None
+) -> PlayerFetcher:
     """A fetcher making one attempt per call (with the real clock unless `clock` is given)."""
     upstream = DirectUpstream(5.0)
     if clock is None:

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any, Final, Generic, TypeVar
 
@@ -33,6 +33,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, Tracer
 
 from dbd_playerstats.cache.memo import Memo
+from dbd_playerstats.domain.clock import UtcClock, utc_now
 from dbd_playerstats.domain.model import Source
 from dbd_playerstats.errors import DeadlineExceededError, RateLimitExceededError
 from dbd_playerstats.telemetry.recording import record_cache_lookup, record_coalesced_wait
@@ -44,14 +45,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 V = TypeVar("V")
 W = TypeVar("W")
-Clock = Callable[[], datetime]
 
 # A joiner whose shared fetch failed for lack of its starter's time fetches again if it has time of its own.
 _OUT_OF_STARTERS_TIME: Final = (DeadlineExceededError, RateLimitExceededError)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(eq=False, slots=True)
@@ -135,7 +131,7 @@ class SharedFetch(Generic[V, W]):
         ttl_secs: float,
         max_entries: int,
         tracer: Tracer,
-        clock: Clock = utc_now,
+        clock: UtcClock = utc_now,
     ) -> None:
         self.endpoint = endpoint
         self._fetch = fetch
@@ -227,4 +223,4 @@ class SharedFetch(Generic[V, W]):
                     self._lru.cache_invalidate(key)  # not kept; its waiters still get the result
 
 
-__all__ = ["Answer", "Clock", "Fetch", "Flight", "Origin", "Served", "SharedFetch", "utc_now"]
+__all__ = ["Answer", "Fetch", "Flight", "Origin", "Served", "SharedFetch"]

@@ -1,0 +1,100 @@
+"""One request, top to bottom: which Steam calls it makes, in what order, and the parts it yields.
+
+For a stream, after the player is resolved, five logical calls start at once: stats first (the first part waits
+for it), then profile, achievements, schema and global percentages (the last two served by the catalog,
+refreshed in the background). The first part is sent as soon as profile and stats are in (cached or live); the
+second when achievements (plus schema and percentages, best effort) are. While the stats breaker is open (and
+the stats are not kept), the others start only once stored stats are found to stand in: without them the
+request fails at once, costing Steam nothing.
+
+What each call does is in `steam_calls` (and `verdict` for a failed stats call); how the parts are built, with
+the store, in `parts` and `store_guard`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from dbd_playerstats.cache.catalog import Catalog
+from dbd_playerstats.domain.model import AchievementsPart, StatsPart
+from dbd_playerstats.service.parts import PartBuilder
+from dbd_playerstats.service.steam_calls import SteamCalls
+from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats.upstream.protocol import Upstream, rejects_now
+
+T = TypeVar("T")
+Part = StatsPart | AchievementsPart
+
+
+async def stream_parts(
+    player: str,
+    deadline: Deadline,
+    *,
+    calls: SteamCalls,
+    catalog: Catalog,
+    upstream: Upstream,
+    parts: PartBuilder,
+) -> AsyncIterator[Part]:
+    """Yield the StatsPart, then the AchievementsPart of `player`; raise when the stats cannot be served."""
+    steam_id = await calls.resolve_id(player, deadline)
+    tasks = _Tasks()
+    try:
+        fail_fast = (
+            not calls.stats.kept(steam_id)
+            and not calls.stats.in_flight(steam_id)
+            and rejects_now(upstream, "stats", steam_id=steam_id) is not None
+        )
+        stats = tasks.start(calls.stats.get(steam_id, deadline))
+        profile = tasks.lazily(lambda: calls.profiles.get(steam_id, deadline))
+        achievements = tasks.lazily(lambda: calls.achievements.get(steam_id, deadline))
+        schema = tasks.lazily(lambda: catalog.schema.get(deadline))
+        percents = tasks.lazily(lambda: catalog.percentages.get(deadline))
+        if not fail_fast:
+            for begin in (profile, achievements, schema, percents):
+                begin()
+        stats_part, saving = await parts.stats_part(steam_id, stats, profile)
+        yield stats_part
+        if saving is not None:
+            # Saved while the caller reads the first part; stored before the stream can end.
+            await asyncio.shield(saving)
+        yield await parts.achievements_part(steam_id, achievements(), schema(), percents())
+    finally:
+        await tasks.close()
+
+
+class _Tasks:
+    """The tasks one request started: cancelled, and their outcomes retrieved, when it ends."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Future[object]] = []
+
+    def start(self, coro: Awaitable[T]) -> asyncio.Future[T]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)  # type: ignore[arg-type]
+        return task
+
+    def lazily(self, make: Callable[[], Awaitable[T]]) -> Callable[[], asyncio.Future[T]]:
+        """A function starting `make()` as a task on its first call and returning that task on each."""
+        started: list[asyncio.Future[T]] = []
+
+        def task() -> asyncio.Future[T]:
+            if not started:
+                started.append(self.start(make()))
+            return started[0]
+
+        return task
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                # Retrieve every outcome so none is logged as "exception was never retrieved".
+                await task
+
+
+__all__ = ["Part", "stream_parts"]
