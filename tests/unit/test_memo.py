@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats.api.mapping import achievements_part_to_pb, stats_part_to_pb
-from dbd_playerstats.cache.memo import Memo
 from dbd_playerstats.domain.achievements import build_view
+from dbd_playerstats.domain.memo import Memo
 from dbd_playerstats.domain.model import AchievementsPart, Provenance, Source, StatsPart
 from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
 

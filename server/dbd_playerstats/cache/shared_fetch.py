@@ -32,8 +32,8 @@ from async_lru import alru_cache
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, Tracer
 
-from dbd_playerstats.cache.memo import Memo
 from dbd_playerstats.domain.clock import UtcClock, utc_now
+from dbd_playerstats.domain.memo import Memo
 from dbd_playerstats.domain.model import Source
 from dbd_playerstats.errors import DeadlineExceededError, RateLimitExceededError
 from dbd_playerstats.telemetry.recording import record_cache_lookup, record_coalesced_wait

@@ -8,8 +8,8 @@ from enum import IntEnum
 
 import grpc
 
-from dbd_playerstats.cache.memo import Memo
 from dbd_playerstats.domain.adepts import Role
+from dbd_playerstats.domain.memo import Memo
 from dbd_playerstats.steam.models import PlayerSummary, StatValue
 
 
