@@ -79,6 +79,19 @@ def test_rejected_calls_do_not_push_the_next_token_further() -> None:
     assert quota.try_acquire("a") is None
 
 
+def test_waits_are_exact_below_a_millisecond_and_a_due_token_is_granted() -> None:
+    """7 a minute is one token every 8.571428... s: the wait is that to the microsecond, not rounded to a ms, and
+    a clock that reaches the due time in float steps (which do not add up exactly) gets the token."""
+    clock = FakeClock()
+    quota = CallerQuota(7, 1, clock=clock)
+    assert quota.try_acquire("a") is None
+    assert quota.try_acquire("a") == pytest.approx(60 / 7, abs=1e-6)
+    for _ in range(4):
+        clock.now += 60 / 7 / 4  # ends 1e-13 s short of the due time
+    assert quota.try_acquire("a") is None
+    assert quota.try_acquire("a") == pytest.approx(60 / 7, abs=1e-6)
+
+
 def test_callers_have_separate_buckets() -> None:
     """One caller's empty bucket does not affect another caller."""
     quota = CallerQuota(1, 1, clock=FakeClock())

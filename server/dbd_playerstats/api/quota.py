@@ -12,9 +12,10 @@ Who the caller is, first found:
 The prefixes keep the three namespaces apart (an `x-caller-id` of `10.0.0.7` cannot drain host 10.0.0.7's bucket).
 Identities longer than `MAX_CALLER_CHARS` are shortened with a digest, so memory per caller stays bounded.
 
-Each caller has a token bucket of `burst` tokens refilled at `per_min / 60` tokens per second (pyrate-limiter's
-`TokenBucket`, i.e. GCRA: one number per caller). Every RPC of the guarded service takes one token before its
-handler runs, so a rejected call costs Steam nothing; without a token the call fails RESOURCE_EXHAUSTED
+Each caller has a token bucket of `burst` tokens refilled at `per_min / 60` tokens per second: the same exact GCRA
+as the Steam budget (`upstream.ratelimit.InMemoryTokenBucket`, one per caller), asked never to wait. Every RPC of
+the guarded service takes one token before its handler runs, so a rejected call costs Steam nothing (nor the
+caller: a refusal does not push its next token further); without a token the call fails RESOURCE_EXHAUSTED
 `CALLER_QUOTA_EXCEEDED` with RetryInfo = the time until the caller's next token. At most `max_callers` buckets
 are kept, least recently used evicted first; an evicted caller starts again with a full bucket.
 """
@@ -30,16 +31,21 @@ from typing import Any, TypeAlias
 from urllib.parse import unquote
 
 import grpc
-from pyrate_limiter import Rate, TokenBucket
 
 from dbd_playerstats.api.status import abort
 from dbd_playerstats.errors import CallerQuotaExceededError
+from dbd_playerstats.upstream.policy import RateLimitPolicy
+from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, TokenUnavailable
 
 log = logging.getLogger(__name__)
 
 CALLER_ID_METADATA_KEY = "x-caller-id"
 MAX_TRACKED_CALLERS = 10_000
 MAX_CALLER_CHARS = 128
+# A token due within a microsecond is due now: the rounding of float clock readings and emission intervals must
+# not refuse a call whose token is exactly due. The shortest wait a refusal reports is a millisecond.
+_DUE_NOW_SECS = 1e-6
+_MIN_RETRY_AFTER_SECS = 0.001
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Clock = Callable[[], float]
@@ -103,31 +109,29 @@ class CallerQuota:
         self.per_min = per_min
         self.burst = burst
         self.max_callers = max_callers
-        self._rates = [Rate(per_min, 60_000, burst=burst)]
-        self._algorithm = TokenBucket()
+        self._policy = RateLimitPolicy(per_min=per_min, burst=burst)
         self._clock = clock
-        self._state: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._buckets: OrderedDict[str, InMemoryTokenBucket] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"CallerQuota(per_min={self.per_min}, burst={self.burst}, max_callers={self.max_callers})"
 
     def __len__(self) -> int:
-        return len(self._state)
+        return len(self._buckets)
 
     def try_acquire(self, caller: str) -> float | None:
         """Take one token of `caller`: None when granted, else the seconds until its next token (> 0)."""
-        now_ms = int(self._clock() * 1000)
-        state = self._state.get(caller)
-        if state is None:
-            state = self._algorithm.initial(self._rates)
-        new_state, decision = self._algorithm.step(self._rates, state, now_ms, 1)
-        self._state[caller] = new_state
-        self._state.move_to_end(caller)
-        while len(self._state) > self.max_callers:
-            self._state.popitem(last=False)
-        if decision.allowed:
-            return None
-        return max(decision.retry_after_ms or 0, 1) / 1000
+        bucket = self._buckets.get(caller)
+        if bucket is None:
+            bucket = self._buckets[caller] = InMemoryTokenBucket(self._policy, clock=self._clock)
+        self._buckets.move_to_end(caller)
+        while len(self._buckets) > self.max_callers:
+            self._buckets.popitem(last=False)
+        try:
+            bucket.try_reserve(_DUE_NOW_SECS)
+        except TokenUnavailable as exc:
+            return max(exc.retry_after_secs, _MIN_RETRY_AFTER_SECS)
+        return None
 
     def check(self, caller: str) -> None:
         """Take one token of `caller` or raise CallerQuotaExceededError with the time to the next one."""

@@ -18,7 +18,9 @@ same arithmetic in one Lua script, shared by replicas) and `shared.FailoverToken
 
 Why not pyrate-limiter (the library notes' candidate): its limiter waits by polling until the timeout and only then
 raises, so it cannot refuse *at once* a call whose token cannot come within the deadline, nor say when the next
-token is due for a caller queued behind others; and it has no pause for a 429. The arithmetic above is a few lines.
+token is due for a caller queued behind others; and it has no pause for a 429. The arithmetic above is a few lines,
+and it is the only token bucket of the service: `api.quota` keeps one `InMemoryTokenBucket` per caller and takes
+its tokens with `try_reserve`, the synchronous form of `reserve` (an in-process bucket needs no I/O).
 
 `RateLimiter` is what the resilient upstream uses: ``acquire(deadline)`` and ``slow_down(retry_after)``, emitting
 RateLimitWaited / RateLimitRejected / RateLimitSlowedDown.
@@ -87,7 +89,12 @@ class TokenBucket(Protocol):
 
 
 class InMemoryTokenBucket:
-    """The GCRA of the module docstring, for one process. `clock` is monotonic seconds."""
+    """The GCRA of the module docstring, for one process. `clock` is monotonic seconds.
+
+    Slotted: the per-caller quotas keep thousands of them.
+    """
+
+    __slots__ = ("_clock", "_interval", "_paused_until", "_tat", "_tolerance")
 
     def __init__(self, policy: RateLimitPolicy, *, clock: Clock = time.monotonic) -> None:
         self._interval = policy.interval_secs
@@ -97,6 +104,10 @@ class InMemoryTokenBucket:
         self._paused_until = -math.inf
 
     async def reserve(self, max_wait_secs: float) -> Reservation:
+        return self.try_reserve(max_wait_secs)
+
+    def try_reserve(self, max_wait_secs: float) -> Reservation:
+        """`reserve` without a coroutine, for synchronous callers; a refusal changes nothing in the bucket."""
         now = self._clock()
         tat = max(self._tat, now)
         due = max(now, tat - self._tolerance)
