@@ -19,9 +19,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from dbd_playerstats import steam
-from dbd_playerstats.steam import errors as steam_errors
-from dbd_playerstats.steam import models as steam_models
 from dbd_playerstats.steam.client import SteamClient, translate_transport_errors
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
@@ -647,15 +644,6 @@ async def test_empty_vanity_is_refused(client: SteamClient) -> None:
     """An empty vanity name is a ValueError."""
     with pytest.raises(ValueError, match="vanity"):
         await client.resolve_vanity(" ")
-
-
-def test_package_all_is_complete() -> None:
-    """``dbd_playerstats.steam`` exports the client, every error class and every model, and nothing dangling."""
-    expected = {"SteamClient"}
-    for module in (steam_errors, steam_models):
-        expected |= {name for name in module.__all__ if inspect.isclass(getattr(module, name))}
-    assert set(steam.__all__) == expected
-    assert all(getattr(steam, name) is not None for name in steam.__all__)
 
 
 def test_every_method_takes_a_keyword_timeout() -> None:

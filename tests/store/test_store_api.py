@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
+import inspect
 
 from dbd_playerstats import store
+from dbd_playerstats.domain import merge as merge_module
 from dbd_playerstats.store import base, migrations, postgres, sqlite
-
-# `store.merge` is the merge function (re-exported), so the module is looked up by name.
-merge_module = importlib.import_module("dbd_playerstats.domain.merge")
 
 
 def test_package_exports_every_public_name_of_its_modules() -> None:
     """The interface, the merge values and both backends are importable from `dbd_playerstats.store`."""
-    expected = set(base.__all__) | set(merge_module.__all__) | {"SqliteStore", "PostgresStore", "open_store"}
+    merge_values = {name for name in merge_module.__all__ if inspect.isclass(getattr(merge_module, name))}
+    expected = set(base.__all__) | merge_values | {"SqliteStore", "PostgresStore", "open_store"}
     assert expected <= set(store.__all__)
     assert all(hasattr(store, name) for name in store.__all__)
     assert all(hasattr(module, name) for module in (migrations, postgres, sqlite) for name in module.__all__)
@@ -28,8 +27,8 @@ def test_migration_versions_are_consecutive_from_one() -> None:
 def test_redacted_urls_never_show_the_password() -> None:
     """Only the password is replaced; URLs without one are shown as they are."""
     assert (
-        store.redact_url("postgresql://u:pw@db:5432/x?sslmode=require")
+        postgres.redact_url("postgresql://u:pw@db:5432/x?sslmode=require")
         == "postgresql://u:***@db:5432/x?sslmode=require"
     )
-    assert store.redact_url("postgresql://u@db/x") == "postgresql://u@db/x"
-    assert "pw" not in store.redact_url("postgresql://u:pw@[::1]:5432/x")
+    assert postgres.redact_url("postgresql://u@db/x") == "postgresql://u@db/x"
+    assert "pw" not in postgres.redact_url("postgresql://u:pw@[::1]:5432/x")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.domain.achievements import UnlockState
 from dbd_playerstats.domain.adepts import AdeptDef, Role, fallback_adepts
-from dbd_playerstats.store import (
+from dbd_playerstats.domain.merge import (
     Decision,
     MergePolicy,
     Snapshot,

@@ -1,58 +1,9 @@
-"""Steam Web API access: `SteamClient`, the `SteamError` tree it raises and the frozen values it returns.
+"""Steam Web API access, one module per job; import from the module, the package re-exports nothing.
 
-Parsers live in `dbd_playerstats.steam.parse` (pure, one per endpoint); import them from there.
+`client` (`SteamClient`: HTTP, limits, the key), `parse` (pure parsers, one per endpoint, and the endpoint names),
+`classify` (Steam's error answers into `SteamError` classes), `errors` (the `SteamError` tree the client raises),
+`models` (the frozen values it returns). Nothing re-exported here, so that importing `steam.models` (as the domain
+does) does not load the HTTP client.
 """
 
-from __future__ import annotations
-
-from dbd_playerstats.steam.client import SteamClient
-from dbd_playerstats.steam.errors import (
-    SteamBadResponseError,
-    SteamClientError,
-    SteamError,
-    SteamKeyRejectedError,
-    SteamNoStatsError,
-    SteamNotFoundError,
-    SteamPlayerError,
-    SteamProfilePrivateError,
-    SteamRateLimitedError,
-    SteamServerError,
-    SteamTimeoutError,
-    SteamTransportError,
-)
-from dbd_playerstats.steam.models import (
-    GameSchema,
-    GlobalPercentages,
-    PlayerAchievement,
-    PlayerAchievements,
-    PlayerSummary,
-    SchemaAchievement,
-    StatValue,
-    UserStats,
-    Visibility,
-)
-
-__all__ = [
-    "GameSchema",
-    "GlobalPercentages",
-    "PlayerAchievement",
-    "PlayerAchievements",
-    "PlayerSummary",
-    "SchemaAchievement",
-    "StatValue",
-    "SteamBadResponseError",
-    "SteamClient",
-    "SteamClientError",
-    "SteamError",
-    "SteamKeyRejectedError",
-    "SteamNoStatsError",
-    "SteamNotFoundError",
-    "SteamPlayerError",
-    "SteamProfilePrivateError",
-    "SteamRateLimitedError",
-    "SteamServerError",
-    "SteamTimeoutError",
-    "SteamTransportError",
-    "UserStats",
-    "Visibility",
-]
+__all__: list[str] = []

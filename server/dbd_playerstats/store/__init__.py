@@ -4,28 +4,31 @@
 the embedded SQLite file under PLAYERSTATS_DATA_DIR. Call `await store.migrate()` before use and
 `await store.close()` at shutdown. The merge rules are in `dbd_playerstats.domain.merge`; the schema in
 `dbd_playerstats.store.migrations`.
+
+The package exports the interface, the values it takes and returns (the merge values among them), both backends
+and what opens them; the merge functions are imported from `dbd_playerstats.domain.merge`, the rest of a backend
+from its module.
 """
 
 from __future__ import annotations
 
-from dbd_playerstats.config.settings import StoreSettings
+from typing import TYPE_CHECKING
+
 from dbd_playerstats.domain.merge import (
-    LOCKED,
     Decision,
     MergeCounts,
     MergePolicy,
     MergeResult,
     Snapshot,
     StoredAchievements,
-    join,
-    join_states,
-    merge,
-    normalise,
 )
 from dbd_playerstats.store.base import AchievementStore, AuditRow, StatsSnapshot, StoreError
 from dbd_playerstats.store.migrations import LATEST_VERSION, MIGRATIONS
-from dbd_playerstats.store.postgres import PostgresStore, redact_url
+from dbd_playerstats.store.postgres import PostgresStore
 from dbd_playerstats.store.sqlite import SQLITE_FILENAME, SqliteStore
+
+if TYPE_CHECKING:
+    from dbd_playerstats.config.settings import StoreSettings
 
 
 async def open_store(settings: StoreSettings) -> AchievementStore:
@@ -41,7 +44,6 @@ async def open_store(settings: StoreSettings) -> AchievementStore:
 
 __all__ = [
     "LATEST_VERSION",
-    "LOCKED",
     "MIGRATIONS",
     "SQLITE_FILENAME",
     "AchievementStore",
@@ -56,10 +58,5 @@ __all__ = [
     "StatsSnapshot",
     "StoreError",
     "StoredAchievements",
-    "join",
-    "join_states",
-    "merge",
-    "normalise",
     "open_store",
-    "redact_url",
 ]
