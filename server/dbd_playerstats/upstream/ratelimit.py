@@ -19,8 +19,9 @@ same arithmetic in one Lua script, shared by replicas) and `shared.FailoverToken
 Why not pyrate-limiter (the library notes' candidate): its limiter waits by polling until the timeout and only then
 raises, so it cannot refuse *at once* a call whose token cannot come within the deadline, nor say when the next
 token is due for a caller queued behind others; and it has no pause for a 429. The arithmetic above is a few lines,
-and it is the only token bucket of the service: `api.quota` keeps one `InMemoryTokenBucket` per caller and takes
-its tokens with `try_reserve`, the synchronous form of `reserve` (an in-process bucket needs no I/O).
+and the service has no other token bucket (`redis_bucket` runs the same arithmetic in Lua): the per-caller quotas
+of `api.quota` keep one `InMemoryTokenBucket` per caller and take tokens with `try_reserve`, the synchronous form
+of `reserve` (an in-process bucket needs no I/O).
 
 `RateLimiter` is what the resilient upstream uses: ``acquire(deadline)`` and ``slow_down(retry_after)``, emitting
 RateLimitWaited / RateLimitRejected / RateLimitSlowedDown.
