@@ -1,4 +1,5 @@
-"""Helpers shared by the integration tests: reading rich statuses, and real servers with resilience overrides."""
+"""Helpers shared by the tests: polling for a condition, reading rich statuses, and real servers with
+resilience overrides."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
@@ -25,6 +26,48 @@ if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
 
 StartFn = Callable[..., Awaitable["AsyncStub"]]
+T = TypeVar("T")
+POLL_SECS = 0.01
+POLL_TIMEOUT_SECS = 5.0
+
+
+async def until_async(
+    probe: Callable[[], Awaitable[T | None]],
+    what: str = "",
+    *,
+    timeout: float = POLL_TIMEOUT_SECS,
+    interval: float = POLL_SECS,
+) -> T:
+    """Await `probe()` every `interval` seconds until it gives something truthy, and return that.
+
+    For state that has counters or logs, not events (the simulator's request log, a replica's stderr, a health
+    status). `timeout` is a safety net against a hang, never the behaviour under test: reaching it fails the test
+    with an AssertionError naming `what`.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await probe()
+                if value:
+                    return value
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout:g} s waiting until {what or probe}") from None
+
+
+async def until(
+    condition: Callable[[], T | None],
+    what: str = "",
+    *,
+    timeout: float = POLL_TIMEOUT_SECS,
+    interval: float = POLL_SECS,
+) -> T:
+    """`until_async` for a plain (not awaitable) condition: the first truthy `condition()`."""
+
+    async def probe() -> T | None:
+        return condition()
+
+    return await until_async(probe, what or repr(condition), timeout=timeout, interval=interval)
 
 
 def error_details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:

@@ -6,11 +6,10 @@ stopped.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from dbd_playerstats.upstream.deadline import Clock, Deadline
 from dbd_playerstats.upstream.policy import BreakerPolicy, RateLimitPolicy
 from dbd_playerstats.upstream.shared import connect
 from dbd_playerstats_dev.redis_testing import PrivateRedis, free_port, private_redis
+from tests.support import until
 
 pytestmark = pytest.mark.redis
 
@@ -60,15 +60,6 @@ def make_state(
     )
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until `condition()` holds, polling every 10 ms; fail after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def redis_server(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
     """A private redis-server this test may kill and restart."""
@@ -93,7 +84,7 @@ async def test_redis_down_at_start_up_is_degraded_not_an_error(caplog: pytest.Lo
     with caplog.at_level(logging.INFO, logger="dbd_playerstats.upstream.shared"):
         await state.initialize()
         try:
-            await eventually(lambda: published == [True])
+            await until(lambda: published == [True])
             waits = [(await state.bucket.reserve(math.inf)) for _ in range(2)]
         finally:
             await state.aclose()
@@ -134,10 +125,10 @@ async def test_losing_redis_mid_run_falls_back_to_the_share_and_comes_back(
             during = await state.bucket.reserve(math.inf)
             assert state.degraded
             assert not await state.bucket.still_valid(before), "a Redis token is not trusted after the switch"
-            await eventually(lambda: published == [False, True])
+            await until(lambda: published == [False, True])
             await redis_server.start()
-            await eventually(lambda: not state.degraded)
-            await eventually(lambda: published == [False, True, False])
+            await until(lambda: not state.degraded)
+            await until(lambda: published == [False, True, False])
             after = [await state.bucket.reserve(math.inf) for _ in range(2)]
         finally:
             await state.aclose()
