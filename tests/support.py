@@ -7,6 +7,8 @@ import asyncio
 import os
 import shutil
 import sys
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -17,6 +19,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
 from dbd_playerstats.config.settings import Settings
@@ -85,6 +88,23 @@ def error_details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
             detail.Unpack(retry_info)
             retry = retry_info.retry_delay.ToTimedelta().total_seconds()
     return reason, retry
+
+
+Noted = tuple[float, Counter[str], pb.StreamPlayerStatsResponse]
+
+
+async def stream_noting_answers(
+    stub: AsyncStub, sim: RunningSimulator, player: str, *, timeout: float = 20.0
+) -> list[Noted]:
+    """Every message of one stream with its arrival time (seconds since the call started) and the answers the
+    simulator had logged by then, per endpoint: "the stats came before Steam answered the achievements" is then
+    an ordering on one event loop, not a stopwatch reading a loaded machine can stretch."""
+    started = time.monotonic()
+    call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=player), timeout=timeout)
+    return [
+        (time.monotonic() - started, Counter(record.endpoint for record in sim.state.requests()), message)
+        async for message in call
+    ]
 
 
 @asynccontextmanager

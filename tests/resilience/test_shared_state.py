@@ -36,7 +36,6 @@ pytestmark = pytest.mark.redis
 
 NAME = "steam.stats"
 BREAKER = BreakerPolicy(max_fails=2, reset_timeout_secs=30, half_open_requests=1, trial_timeout_secs=1)
-SLACK = 0.05
 
 
 def make_state(
@@ -137,7 +136,8 @@ async def test_losing_redis_mid_run_falls_back_to_the_share_and_comes_back(
     assert during.wait_secs == pytest.approx(0.2, abs=0.001), "the 300/min share starts drained"
     assert [r.origin for r in after] == ["shared", "shared"]
     assert after[0].wait_secs == 0.0
-    assert 0.1 - SLACK < after[1].wait_secs <= 0.1, "the shared burst starts drained after the outage"
+    # Any wait at all tells a drained burst from a full one (a burst of 5 would hand this token out at once).
+    assert 0.0 < after[1].wait_secs <= 0.1, "the shared burst starts drained after the outage"
     assert [(e.degraded, e.reason.split(":")[0]) for e in events if isinstance(e, SharedStateChanged)] == [
         (False, "connected"),
         (True, "ConnectionError"),
