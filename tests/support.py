@@ -90,6 +90,23 @@ def error_details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
     return reason, retry
 
 
+def roomy_settings(settings: Settings, **resilience: float) -> Settings:
+    """`settings` with a Steam budget and a caller quota that never bind, a breaker that never opens (faults are
+    meant to reach the parser and the deadline every time) and no per-player answer kept between requests."""
+    base = {"rate_limit_per_min": 600_000, "burst_limit": 1000, "cb_max_fails": 1_000_000}
+    return replace(
+        settings,
+        resilience=replace(settings.resilience, **(base | resilience)),  # type: ignore[arg-type]
+        cache=replace(settings.cache, stats_ttl_secs=0, achievements_ttl_secs=0, profile_ttl_secs=0),
+        limits=replace(settings.limits, caller_quota_per_min=0),
+    )
+
+
+async def stream_messages(stub: AsyncStub, player: str, timeout: float = 20.0) -> list[pb.StreamPlayerStatsResponse]:
+    """Every message of one StreamPlayerStats call (raises the call's error)."""
+    return [m async for m in stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=player), timeout=timeout)]
+
+
 Noted = tuple[float, Counter[str], pb.StreamPlayerStatsResponse]
 
 
