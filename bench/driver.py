@@ -43,8 +43,7 @@ from bench.rows.latency import profile_latency, rows_latency
 from bench.rows.rss import row_rss
 from bench.rows.throughput import profile_throughput, row_throughput
 from bench.rows.zipf import row_zipf
-from bench.run import HIT_PLAYER_INDEX, START_TIMEOUT_SECS, Run, Sim, cache_settings, find_bin, server_env
-from dbd_playerstats.config.settings import DEFAULTS
+from bench.run import HIT_PLAYER_INDEX, START_TIMEOUT_SECS, Run, Sim, cache_settings, changed_settings, find_bin
 from dbd_playerstats.sim import synthetic_steam_id
 
 
@@ -67,11 +66,7 @@ def setup_lines(config: Config, sim_cmd: Sequence[str]) -> list[str]:
         f"simulator: `{shlex.join(['playerstats-steam-sim', *sim_cmd[1:]])}` (other endpoints answer at once)",
         "server: `playerstats-server` with the embedded defaults (SQLite in a temporary directory, in-process "
         "breaker and budget, telemetry off, log level INFO) except: "
-        + ", ".join(
-            f"`{k}={v}`"
-            for k, v in server_env(config, "", Path()).items()
-            if k in DEFAULTS and k not in {"STEAM_API_BASE_URL", "PLAYERSTATS_DATA_DIR", "PLAYERSTATS_LISTEN"}
-        ),
+        + ", ".join(f"`{k}={v}`" for k, v in changed_settings(config).items()),
         "cache settings of this build: "
         + (", ".join(f"`{k}={v}`" for k, v in caches.items()) if caches else "none (no stats/achievements cache)"),
         "load: this process (Python grpc.aio client, h2load for unary throughput); one process each for the "

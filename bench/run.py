@@ -107,6 +107,12 @@ def server_env(config: Config, sim_url: str, data_dir: Path, **extra: str) -> di
     return env | extra | dict(config.server_env)
 
 
+def changed_settings(config: Config) -> dict[str, str]:
+    """The server settings the benchmark changes from their embedded defaults (for the report's set-up)."""
+    per_run = {"STEAM_API_BASE_URL", "PLAYERSTATS_DATA_DIR", "PLAYERSTATS_LISTEN"}
+    return {k: v for k, v in server_env(config, "", Path()).items() if k in DEFAULTS and k not in per_run}
+
+
 def cache_settings() -> dict[str, str]:
     """The cache variables this build of the server knows (none before caching landed), with their defaults."""
     return {key: value for key, value in DEFAULTS.items() if "CACHE" in key}
@@ -171,6 +177,7 @@ __all__ = [
     "Run",
     "Sim",
     "cache_settings",
+    "changed_settings",
     "find_bin",
     "server_env",
 ]

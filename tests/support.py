@@ -55,7 +55,7 @@ async def until_async(
                     return value
                 await asyncio.sleep(interval)
     except TimeoutError:
-        raise AssertionError(f"timed out after {timeout:g} s waiting until {what or probe}") from None
+        raise AssertionError(f"timed out after {timeout:g} s waiting until {what or 'the probe answered'}") from None
 
 
 async def until(
@@ -70,7 +70,7 @@ async def until(
     async def probe() -> T | None:
         return condition()
 
-    return await until_async(probe, what or repr(condition), timeout=timeout, interval=interval)
+    return await until_async(probe, what or "the condition held", timeout=timeout, interval=interval)
 
 
 def error_details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
