@@ -5,7 +5,14 @@ Three kinds of process on loopback: the Steam simulator (`playerstats-steam-sim`
 load generator (a Python grpc.aio client; h2load for unary throughput). A bare grpc.aio servicer returning a
 canned response (`bench.bare_server`, its own process too) is the reference for throughput.
 
-Modules: `driver` (the rows, the command line), `load` (the Python aio loads), `h2load` (the h2load driver),
-`bare_server`, `procs` (starting and reading processes), `profiling` (py-spy and its text summary), `report`
-(the table, the machine, BENCHMARKS.md), `stats` (percentiles, the Zipf mix).
+Modules, by layer:
+- load generation: `load` (the Python aio loads), `h2load` (the h2load driver), `stats` (percentiles, the Zipf mix);
+- floors: `floors` (the server's Steam calls made straight to the simulator with aiohttp; capturing answers for,
+  starting and measuring the bare servicer), `bare_server` (that servicer's process);
+- measuring: `rows/` (one module per row: latency, throughput, zipf, fail_fast, rss), `profiling` (py-spy and
+  its text summary), `traces` (the critical path from a traced server's spans);
+- report rendering: `report` (the table, numbers as text, the machine, BENCHMARKS.md);
+- the run: `driver` (the order of the rows, the command line), `config` (the load per row), `run` (what the rows
+  share: fresh players, the simulator's admin API, the server's environment), `procs` (starting and reading
+  processes).
 """

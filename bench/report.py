@@ -1,4 +1,4 @@
-"""The table, the machine description and BENCHMARKS.md.
+"""Report rendering: the table, the numbers as text, the machine description and BENCHMARKS.md.
 
 BENCHMARKS.md keeps everything outside the generated block (between `BEGIN` and `END`), so the hand-written
 analysis survives a re-run; the block itself (table, details, set-up, machine, profiles) is rewritten each time.
@@ -10,6 +10,7 @@ import datetime
 import os
 import platform
 import subprocess
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,20 @@ class Row:
     def verdict(self) -> str:
         text = "n/a (reported)" if self.met is None else "met" if self.met else "**not met**"
         return f"{text} ({self.note})" if self.note else text
+
+
+def ms(value: float) -> str:
+    """A duration in milliseconds, with two decimals below 10 ms (where the goals are)."""
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def signed_ms(value: float) -> str:
+    return f"{'+' if value >= 0 else '-'}{ms(abs(value))}"
+
+
+def outcomes(counter: Counter[str]) -> str:
+    """`n x KIND, ...`, most frequent first; "none" when empty."""
+    return ", ".join(f"{n} x {kind}" for kind, n in counter.most_common()) or "none"
 
 
 def table(rows: list[Row]) -> str:
@@ -168,4 +183,4 @@ def write(path: Path, report: Report) -> None:
     path.write_text(text)
 
 
-__all__ = ["BEGIN", "END", "Report", "Row", "machine", "now_utc", "table", "write"]
+__all__ = ["BEGIN", "END", "Report", "Row", "machine", "ms", "now_utc", "outcomes", "signed_ms", "table", "write"]

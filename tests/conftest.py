@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,6 +11,10 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
@@ -20,8 +23,6 @@ from dbd_playerstats.sim import RunningSimulator, running_simulator
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture
@@ -45,9 +46,6 @@ def make_settings(sim: RunningSimulator, data_dir: Path, **resilience: float) ->
 def settings(sim: RunningSimulator, tmp_path: Path) -> Settings:
     """Default settings against the simulator, fast backoff so retry tests stay quick."""
     return make_settings(sim, tmp_path, base_backoff_ms=1, max_backoff_ms=5)
-
-
-ServerFactory = Callable[[Settings], "AsyncIterator[RunningServer]"]
 
 
 @pytest.fixture
@@ -112,38 +110,34 @@ class Pki:
         return env
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """A CA, server and client certificates made with `cryptography` (EC P-256, valid one day), once per session."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+class _Authority:
+    """A certificate authority of the throwaway PKI, writing the PEM files it issues into `directory`."""
 
-    directory = tmp_path_factory.mktemp("pki")
-    now = datetime.datetime.now(datetime.UTC)
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dbd-playerstats tests"),
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            ]
+    def __init__(self, directory: Path, common_name: str, now: datetime.datetime) -> None:
+        self.directory = directory
+        self.now = now
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.cert = (
+            self._builder(_name(common_name), _name(common_name), self.key)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(self.key, hashes.SHA256())
         )
 
-    def builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+    def _builder(
+        self, subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
+    ) -> x509.CertificateBuilder:
         return (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(issuer)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
+            .not_valid_before(self.now - datetime.timedelta(minutes=5))
+            .not_valid_after(self.now + datetime.timedelta(days=1))
         )
 
-    def write(stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[Path, Path]:
-        cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
+    def write(self, stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[Path, Path]:
+        cert_path, key_path = self.directory / f"{stem}.pem", self.directory / f"{stem}.key"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_path.write_bytes(
             key.private_bytes(
@@ -152,22 +146,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         )
         return cert_path, key_path
 
-    def authority(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            builder(name(common_name), name(common_name), key)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-        return key, cert
+    def write_own(self, stem: str) -> Path:
+        """The CA's own certificate (its key stays in memory: nothing else signs with it)."""
+        cert_path, _ = self.write(stem, self.key, self.cert)
+        return cert_path
 
-    def leaf(
-        ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], common_name: str, *, server: bool
-    ) -> tuple[Path, Path]:
+    def leaf(self, common_name: str, *, server: bool) -> tuple[Path, Path]:
+        """A certificate for a server (127.0.0.1 and localhost) or a client, issued by this CA."""
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         cert_builder = (
-            builder(name(common_name), ca[1].subject, key)
+            self._builder(_name(common_name), self.cert.subject, key)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
@@ -178,17 +167,31 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
                 ),
                 critical=False,
             )
-        return write(common_name, key, cert_builder.sign(ca[0], hashes.SHA256()))
+        return self.write(common_name, key, cert_builder.sign(self.key, hashes.SHA256()))
 
-    ca = authority("playerstats test CA")
-    ca_cert, _ = write("ca", *ca)
-    other_ca = authority("some other CA")
-    server_cert, server_key = leaf(ca, "server", server=True)
-    alice_cert, alice_key = leaf(ca, "alice", server=False)
-    bob_cert, bob_key = leaf(ca, "bob", server=False)
-    rogue_cert, rogue_key = leaf(other_ca, "rogue", server=False)
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dbd-playerstats tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, server and client certificates made with `cryptography` (EC P-256, valid one day), once per session."""
+    directory = tmp_path_factory.mktemp("pki")
+    now = datetime.datetime.now(datetime.UTC)
+    ca = _Authority(directory, "playerstats test CA", now)
+    other_ca = _Authority(directory, "some other CA", now)
+    server_cert, server_key = ca.leaf("server", server=True)
+    alice_cert, alice_key = ca.leaf("alice", server=False)
+    bob_cert, bob_key = ca.leaf("bob", server=False)
+    rogue_cert, rogue_key = other_ca.leaf("rogue", server=False)
     return Pki(
-        ca_cert=ca_cert,
+        ca_cert=ca.write_own("ca"),
         server_cert=server_cert,
         server_key=server_key,
         alice_cert=alice_cert,

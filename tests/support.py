@@ -1,4 +1,5 @@
-"""Helpers shared by the integration tests: reading rich statuses, and real servers with resilience overrides."""
+"""Helpers shared by the tests: polling for a condition, reading rich statuses, and real servers with
+resilience overrides."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import asyncio
 import os
 import shutil
 import sys
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
 from dbd_playerstats.config.settings import Settings
@@ -25,6 +29,48 @@ if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
 
 StartFn = Callable[..., Awaitable["AsyncStub"]]
+T = TypeVar("T")
+POLL_SECS = 0.01
+POLL_TIMEOUT_SECS = 5.0
+
+
+async def until_async(
+    probe: Callable[[], Awaitable[T | None]],
+    what: str = "",
+    *,
+    timeout: float = POLL_TIMEOUT_SECS,
+    interval: float = POLL_SECS,
+) -> T:
+    """Await `probe()` every `interval` seconds until it gives something truthy, and return that.
+
+    For state that has counters or logs, not events (the simulator's request log, a replica's stderr, a health
+    status). `timeout` is a safety net against a hang, never the behaviour under test: reaching it fails the test
+    with an AssertionError naming `what`.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await probe()
+                if value:
+                    return value
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout:g} s waiting until {what or 'the probe answered'}") from None
+
+
+async def until(
+    condition: Callable[[], T | None],
+    what: str = "",
+    *,
+    timeout: float = POLL_TIMEOUT_SECS,
+    interval: float = POLL_SECS,
+) -> T:
+    """`until_async` for a plain (not awaitable) condition: the first truthy `condition()`."""
+
+    async def probe() -> T | None:
+        return condition()
+
+    return await until_async(probe, what or "the condition held", timeout=timeout, interval=interval)
 
 
 def error_details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
@@ -42,6 +88,40 @@ def error_details(err: grpc.aio.AioRpcError) -> tuple[str, float | None]:
             detail.Unpack(retry_info)
             retry = retry_info.retry_delay.ToTimedelta().total_seconds()
     return reason, retry
+
+
+def roomy_settings(settings: Settings, **resilience: float) -> Settings:
+    """`settings` with a Steam budget and a caller quota that never bind, a breaker that never opens (faults are
+    meant to reach the parser and the deadline every time) and no per-player answer kept between requests."""
+    base = {"rate_limit_per_min": 600_000, "burst_limit": 1000, "cb_max_fails": 1_000_000}
+    return replace(
+        settings,
+        resilience=replace(settings.resilience, **(base | resilience)),  # type: ignore[arg-type]
+        cache=replace(settings.cache, stats_ttl_secs=0, achievements_ttl_secs=0, profile_ttl_secs=0),
+        limits=replace(settings.limits, caller_quota_per_min=0),
+    )
+
+
+async def stream_messages(stub: AsyncStub, player: str, timeout: float = 20.0) -> list[pb.StreamPlayerStatsResponse]:
+    """Every message of one StreamPlayerStats call (raises the call's error)."""
+    return [m async for m in stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=player), timeout=timeout)]
+
+
+Noted = tuple[float, Counter[str], pb.StreamPlayerStatsResponse]
+
+
+async def stream_noting_answers(
+    stub: AsyncStub, sim: RunningSimulator, player: str, *, timeout: float = 20.0
+) -> list[Noted]:
+    """Every message of one stream with its arrival time (seconds since the call started) and the answers the
+    simulator had logged by then, per endpoint: "the stats came before Steam answered the achievements" is then
+    an ordering on one event loop, not a stopwatch reading a loaded machine can stretch."""
+    started = time.monotonic()
+    call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=player), timeout=timeout)
+    return [
+        (time.monotonic() - started, Counter(record.endpoint for record in sim.state.requests()), message)
+        async for message in call
+    ]
 
 
 @asynccontextmanager

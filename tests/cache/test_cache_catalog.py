@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 from opentelemetry import trace
@@ -13,6 +12,7 @@ from dbd_playerstats.errors import DeadlineExceededError
 from dbd_playerstats.steam.errors import SteamServerError
 from dbd_playerstats.upstream.deadline import Deadline
 from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
+from tests.support import until
 
 TTL = 100.0
 
@@ -51,15 +51,6 @@ class FakeLoad:
 
 def down() -> SteamServerError:
     return SteamServerError("server error", endpoint="schema", status=503)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Yield to the loop until `condition()` holds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.001)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +13,7 @@ from dbd_playerstats.errors import DeadlineExceededError, ProfilePrivateError
 from dbd_playerstats.telemetry.recording import metrics_scope
 from dbd_playerstats.upstream.deadline import Deadline
 from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
+from tests.support import until
 
 
 class FakeEndpoint:
@@ -44,15 +44,6 @@ class FakeEndpoint:
 
 def shared(endpoint: FakeEndpoint, *, ttl_secs: float = 30.0, max_entries: int = 100) -> SharedFetch[str, None]:
     return SharedFetch("x", endpoint, ttl_secs=ttl_secs, max_entries=max_entries, tracer=trace.NoOpTracer())
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Yield to the loop until `condition()` holds (AssertionError after `timeout` seconds)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.001)
 
 
 def later() -> Deadline:

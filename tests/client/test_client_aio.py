@@ -24,6 +24,7 @@ MISSING = "nobody"
 BUSY = "busy"
 HALFWAY = "halfway"
 STORED = "stored"
+HELD = "held"
 ACHIEVEMENTS_DELAY_S = 0.2
 
 _Context = grpc.aio.ServicerContext[Any, Any]
@@ -108,7 +109,8 @@ class FakeServicer(playerstats_pb2_grpc.PlayerStatsServiceServicer):
 
     def __init__(self) -> None:
         self.metadata: list[dict[str, str | bytes]] = []
-        self.first_part_read = asyncio.Event()
+        self.release_achievements = asyncio.Event()
+        self.achievements_sent = False
 
     async def _fail_for(self, player: str, context: _Context) -> None:
         self.metadata.append(dict(context.invocation_metadata() or ()))
@@ -124,7 +126,10 @@ class FakeServicer(playerstats_pb2_grpc.PlayerStatsServiceServicer):
         yield playerstats_pb2.StreamPlayerStatsResponse(stats=_stats_part())
         if request.player == HALFWAY:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, "Steam went away", "UPSTREAM_UNAVAILABLE", 5)
+        if request.player == HELD:
+            await self.release_achievements.wait()
         await asyncio.sleep(ACHIEVEMENTS_DELAY_S)
+        self.achievements_sent = True
         yield playerstats_pb2.StreamPlayerStatsResponse(achievements=_achievements(stored=request.player == STORED))
 
     async def GetPlayerStats(
@@ -166,11 +171,14 @@ async def test_stream_yields_stats_then_achievements(target: str) -> None:
     assert messages[1].achievements.achievements.unlocked == 120
 
 
-async def test_stream_delivers_stats_before_achievements_exist(target: str) -> None:
-    """The stats part arrives while the server is still waiting to send the achievements."""
-    async with PlayerStatsClient(target) as client, contextlib.aclosing(client.stream_player_stats(STEAM_ID)) as stream:
-        first = await asyncio.wait_for(anext(stream), timeout=ACHIEVEMENTS_DELAY_S * 0.9)
+async def test_stream_delivers_stats_before_achievements_exist(target: str, servicer: FakeServicer) -> None:
+    """The stats part arrives while the server is still waiting to send the achievements (held until the test
+    has read the stats: an ordering, not a race against a timer)."""
+    async with PlayerStatsClient(target) as client, contextlib.aclosing(client.stream_player_stats(HELD)) as stream:
+        first = await asyncio.wait_for(anext(stream), timeout=5)
         assert first.WhichOneof("part") == "stats"
+        assert not servicer.achievements_sent
+        servicer.release_achievements.set()
         second = await asyncio.wait_for(anext(stream), timeout=5)
         assert second.WhichOneof("part") == "achievements"
         with pytest.raises(StopAsyncIteration):

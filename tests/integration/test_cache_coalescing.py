@@ -18,6 +18,7 @@ from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
 from dbd_playerstats.telemetry import Telemetry
 from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
+from tests.support import until
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -68,15 +69,6 @@ def hold(sim: RunningSimulator, seconds: float, *endpoints: str) -> None:
     """Keep Steam's answers `seconds` in flight, so that a burst sent at once finds the fetches running."""
     for endpoint in endpoints:
         sim.state.set_latency(endpoint, seconds)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll `condition()` every 10 ms until it holds (TimeoutError after `timeout` seconds)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
 
 
 def seen(sim: RunningSimulator) -> dict[str, int]:

@@ -13,10 +13,9 @@ import contextlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -32,6 +31,7 @@ from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
 from dbd_playerstats.store import StoreError
 from dbd_playerstats.store.sql import to_us
 from dbd_playerstats_dev.store_testing import postgres_test_url, temporary_schema
+from tests.support import until, until_async
 
 pytestmark = pytest.mark.postgres
 
@@ -161,14 +161,6 @@ async def hold_load(stub: pb_grpc.PlayerStatsServiceAsyncStub, load: Load, playe
     await asyncio.gather(*(worker() for _ in range(LOAD_CONCURRENCY)))
 
 
-async def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll `condition` every 10 ms for at most WAIT_SECS."""
-    deadline = time.monotonic() + WAIT_SECS
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.01)
-
-
 async def stored_unlocks(url: str) -> dict[str, dict[str, int]]:
     """Every unlocked achievement in the database, per player (read directly, not through the proxy)."""
     conn = await asyncpg.connect(url, timeout=10)
@@ -210,6 +202,58 @@ async def schema_url() -> AsyncIterator[str]:
         await schema.__aexit__(None, None, None)
 
 
+def proxied(settings: Settings, schema_url: str, proxy_port: int) -> Settings:
+    """`settings` on the schema through the proxy, with a budget and quota that never bind and no answer kept
+    between requests (every stream asks Steam, every achievements answer is a merge)."""
+    return replace(
+        settings,
+        store=replace(settings.store, database_url=Secret(via(schema_url, proxy_port))),
+        resilience=replace(settings.resilience, rate_limit_per_min=600_000, burst_limit=1000),
+        cache=replace(settings.cache, stats_ttl_secs=0, achievements_ttl_secs=0, profile_ttl_secs=0),
+        limits=replace(settings.limits, caller_quota_per_min=0),
+    )
+
+
+@dataclass
+class Outage:
+    """What the load saw while PostgreSQL was away: calls and seconds, the audit clock's bounds, unsaved logs."""
+
+    calls: int
+    secs: float
+    cut_at_us: int
+    restored_at_us: int
+    lost_writes: list[logging.LogRecord]
+
+
+async def load_through_an_outage(
+    stub: pb_grpc.PlayerStatsServiceAsyncStub,
+    sim: RunningSimulator,
+    proxy: CuttableProxy,
+    load: Load,
+    *,
+    newly: str,
+    caplog: pytest.LogCaptureFixture,
+) -> Outage:
+    """The load, with PostgreSQL cut after CUT_AFTER calls and back after RESTORE_AFTER; during the outage Steam
+    shows the demo player a new unlock `newly`, and a client is shown it."""
+    with caplog.at_level(logging.ERROR, logger="dbd_playerstats"):
+        load_task = asyncio.ensure_future(hold_load(stub, load, LOAD_PLAYERS))
+        await until(lambda: load.done >= CUT_AFTER, f"{CUT_AFTER} calls were done", timeout=WAIT_SECS)
+        await proxy.cut()
+        cut_at, cut_at_us, done_at_cut = time.monotonic(), to_us(datetime.now(UTC)), load.done
+        # Steam now shows a new unlock: the clients see it while the database is away.
+        sim.state.override_achievements(DEMO_STEAM_ID, {newly: NEW_UNLOCK_TIME})
+        await stream_live(stub, DEMO_STEAM_ID, load)
+        assert load.reported[DEMO_STEAM_ID][newly] == NEW_UNLOCK_TIME
+        await until(lambda: load.done >= RESTORE_AFTER, f"{RESTORE_AFTER} calls were done", timeout=WAIT_SECS)
+        calls, secs = load.done - done_at_cut, time.monotonic() - cut_at
+        lost_writes = [r for r in caplog.records if r.levelno == logging.ERROR and "NOT stored" in r.message]
+        await proxy.restore()
+        restored_at_us = to_us(datetime.now(UTC))
+        await load_task
+    return Outage(calls, secs, cut_at_us, restored_at_us, lost_writes)
+
+
 async def test_postgres_restart_mid_run_loses_no_unlock(
     settings: Settings, sim: RunningSimulator, schema_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -219,48 +263,28 @@ async def test_postgres_restart_mid_run_loses_no_unlock(
     upstream = urlsplit(postgres_test_url())
     proxy = CuttableProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432)
     await proxy.start()
-    server_settings = replace(
-        settings,
-        store=replace(settings.store, database_url=Secret(via(schema_url, proxy.port))),
-        resilience=replace(settings.resilience, rate_limit_per_min=600_000, burst_limit=1000),
-        cache=replace(settings.cache, stats_ttl_secs=0, achievements_ttl_secs=0, profile_ttl_secs=0),
-        limits=replace(settings.limits, caller_quota_per_min=0),
-    )
     player = FIXED_PLAYERS[DEMO_STEAM_ID]
     newly = next(a.api_name for a, t in zip(ACHIEVEMENTS, player.unlock_times, strict=True) if not t)
     load = Load()
-    running = await build_server(server_settings, listen="127.0.0.1:0")
-    outage: dict[str, Any] = {}
+    running = await build_server(proxied(settings, schema_url, proxy.port), listen="127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = pb_grpc.PlayerStatsServiceStub(channel)
             await stream_live(stub, DEMO_STEAM_ID, load)
             assert (await stored_unlocks(schema_url))[DEMO_STEAM_ID] == load.reported[DEMO_STEAM_ID]
-
-            with caplog.at_level(logging.ERROR, logger="dbd_playerstats"):
-                load_task = asyncio.ensure_future(hold_load(stub, load, LOAD_PLAYERS))
-                await wait_until(lambda: load.done >= CUT_AFTER, f"{CUT_AFTER} calls were done")
-                await proxy.cut()
-                cut_at, cut_at_us, done_at_cut = time.monotonic(), to_us(datetime.now(UTC)), load.done
-                # Steam now shows a new unlock: the clients see it while the database is away.
-                sim.state.override_achievements(DEMO_STEAM_ID, {newly: NEW_UNLOCK_TIME})
-                await stream_live(stub, DEMO_STEAM_ID, load)
-                assert load.reported[DEMO_STEAM_ID][newly] == NEW_UNLOCK_TIME
-                await wait_until(lambda: load.done >= RESTORE_AFTER, f"{RESTORE_AFTER} calls were done")
-                outage = {"calls": load.done - done_at_cut, "secs": time.monotonic() - cut_at}
-                lost_writes = [r for r in caplog.records if r.levelno == logging.ERROR and "NOT stored" in r.message]
-                await proxy.restore()
-                restored_at_us = to_us(datetime.now(UTC))
-                await load_task
+            outage = await load_through_an_outage(stub, sim, proxy, load, newly=newly, caplog=caplog)
             assert load.counts == {"OK": LOAD_TOTAL}
-            assert lost_writes, "writes during the outage are logged at ERROR"
-            assert any(DEMO_STEAM_ID in r.message and "achievements snapshot" in r.message for r in lost_writes)
+            assert outage.lost_writes, "writes during the outage are logged at ERROR"
+            assert any(DEMO_STEAM_ID in r.message and "achievements snapshot" in r.message for r in outage.lost_writes)
 
-            # Merges succeed again: the new unlock reaches the database through the reconnected pool.
-            recovered_at = time.monotonic()
-            while newly not in (await stored_unlocks(schema_url)).get(DEMO_STEAM_ID, {}):
-                assert time.monotonic() - recovered_at < WAIT_SECS, "merges never succeeded again"
+            async def merged_again() -> bool:
+                """Merges succeed again: the new unlock reaches the database through the reconnected pool."""
+                if newly in (await stored_unlocks(schema_url)).get(DEMO_STEAM_ID, {}):
+                    return True
                 await stream_live(stub, DEMO_STEAM_ID, load)
+                return False
+
+            await until_async(merged_again, "merges succeeded again", timeout=WAIT_SECS)
             # Every player asked once more: the store catches up with whatever it missed.
             for name in LOAD_PLAYERS:
                 await stream_live(stub, name, load)
@@ -268,7 +292,7 @@ async def test_postgres_restart_mid_run_loses_no_unlock(
         await running.stop(None)
         await proxy.close()
 
-    merged_during, merged_after = await merges_between(schema_url, cut_at_us, restored_at_us)
+    merged_during, merged_after = await merges_between(schema_url, outage.cut_at_us, outage.restored_at_us)
     assert merged_during == 0, "the outage was real: no merge can commit without the database"
     assert merged_after > 0
     stored = await stored_unlocks(schema_url)
@@ -280,9 +304,9 @@ async def test_postgres_restart_mid_run_loses_no_unlock(
     }
     assert lost == set()
     print(
-        f"\npostgres restart: load {dict(load.counts)}; outage {outage['secs']:.2f}s over {outage['calls']} calls,"
-        f" {proxy.dropped} connections dropped, {len(lost_writes)} unsaved snapshots logged at ERROR, {merged_during}"
-        f" merges stored during it; {merged_after} merges stored after the restore;"
+        f"\npostgres restart: load {dict(load.counts)}; outage {outage.secs:.2f}s over {outage.calls} calls,"
+        f" {proxy.dropped} connections dropped, {len(outage.lost_writes)} unsaved snapshots logged at ERROR,"
+        f" {merged_during} merges stored during it; {merged_after} merges stored after the restore;"
         f" {sum(len(v) for v in load.reported.values())} unlocks shown to clients across {len(load.reported)}"
         f" players, {len(lost)} lost"
     )

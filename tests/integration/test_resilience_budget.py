@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -17,7 +13,7 @@ import pytest
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, Fault, FaultKind, RunningSimulator, synthetic_steam_id
-from tests.support import StartFn, error_details, stub_starter
+from tests.support import StartFn, error_details, stub_starter, until
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -30,8 +26,11 @@ ROOMY = {
     "burst_limit": 100,
     "cb_max_fails": 1000,
 }
-LAG_SECS = 0.05
-"""Allowed difference between a token's grant and the simulator's log of the request (loopback + event loops)."""
+NO_TOKEN_DEADLINE_SECS = 10.0
+LAG_SECS = 0.2
+"""Allowed difference between a token's grant and the simulator's log of the request (loopback + event loops):
+one token interval of the 5/s budget below, as a loaded 2-core machine can deliver a burst a few hundred ms late
+next to a punctual later call. Still far from an unbucketed run: eight calls at once would exceed it by five."""
 
 
 @pytest.fixture
@@ -47,12 +46,10 @@ async def resolve(stub: AsyncStub, player: str, timeout: float = 20) -> pb.Resol
 
 async def wait_for_status(sim: RunningSimulator, status: int) -> float:
     """The log time of the first request answered with `status`, waiting for it (at most 5 s)."""
-    async with asyncio.timeout(5):
-        while True:
-            for record in sim.state.requests():
-                if record.status == status:
-                    return record.time
-            await asyncio.sleep(0.01)
+    record = await until(
+        lambda: next((r for r in sim.state.requests() if r.status == status), None), f"Steam answered {status}"
+    )
+    return record.time
 
 
 async def test_steam_never_sees_more_than_the_bucket_allows(start: StartFn, sim: RunningSimulator) -> None:
@@ -71,18 +68,21 @@ async def test_steam_never_sees_more_than_the_bucket_allows(start: StartFn, sim:
 
 
 async def test_no_token_within_the_deadline_is_resource_exhausted(start: StartFn, sim: RunningSimulator) -> None:
-    """A token every 2 s, burst 1: a second call with 0.5 s left fails at once RESOURCE_EXHAUSTED + RetryInfo."""
-    stub = await start(rate_limit_per_min=30, burst_limit=1)
+    """A token a minute, burst 1: a second call with 10 s left fails at once RESOURCE_EXHAUSTED + RetryInfo (the
+    time until that token), without waiting for its deadline."""
+    stub = await start(rate_limit_per_min=1, burst_limit=1)
     await resolve(stub, DEMO_STEAM_ID)
     started = time.monotonic()
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await resolve(stub, synthetic_steam_id(1), timeout=0.5)
-    assert time.monotonic() - started < 0.4, "refused at once, not at the deadline"
+        await resolve(stub, synthetic_steam_id(1), timeout=NO_TOKEN_DEADLINE_SECS)
+    # Generous on purpose: "at once" against a 10 s deadline, not a speed a loaded machine must reach; waiting
+    # for the deadline would also end DEADLINE_EXCEEDED, not RESOURCE_EXHAUSTED.
+    assert time.monotonic() - started < NO_TOKEN_DEADLINE_SECS / 2, "refused at once, not at the deadline"
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     reason, retry = error_details(info.value)
     assert reason == "RATE_LIMITED"
     assert retry is not None
-    assert 1.0 < retry <= 2.0
+    assert 50.0 < retry <= 60.0
     assert sim.state.count() == 1
 
 
@@ -108,7 +108,8 @@ async def test_a_short_client_deadline_is_respected(start: StartFn, sim: Running
     started = time.monotonic()
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await resolve(stub, DEMO_STEAM_ID, timeout=1.0)
-    assert time.monotonic() - started < 1.0 + 0.5
+    # Generous on purpose: the call ends at its 1 s deadline, long before ten 0.45 s attempts (4.5 s) would.
+    assert time.monotonic() - started < 1.0 + 2.5
     assert info.value.code() in {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE}
     answered = [record for record in sim.state.requests() if record.status == 503]
     assert 1 <= len(answered) <= 3
@@ -121,9 +122,10 @@ async def test_achievements_failing_leave_the_stream_with_stats(start: StartFn, 
     stub = await start()
     sim.state.script("achievements", [Fault(FaultKind.RATE_LIMIT, retry_after="30")])
     started = time.monotonic()
-    call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=DEMO_STEAM_ID), timeout=5)
+    call = stub.StreamPlayerStats(pb.StreamPlayerStatsRequest(player=DEMO_STEAM_ID), timeout=20)
     messages = [message async for message in call]
-    assert time.monotonic() - started < 3, "a wait past the deadline is not taken"
+    # Generous on purpose: the stream ends long before its 20 s deadline (the 30 s Retry-After is past it).
+    assert time.monotonic() - started < 10, "a wait past the deadline is not taken"
     assert [m.WhichOneof("part") for m in messages] == ["stats", "achievements"]
     assert messages[0].stats.profile.steam_id == DEMO_STEAM_ID
     unavailable = messages[1].achievements.unavailable
@@ -147,24 +149,3 @@ async def test_an_open_achievements_breaker_leaves_unary_stats(start: StartFn, s
     assert unavailable.reason == "UPSTREAM_CIRCUIT_OPEN"
     assert 25_000 < unavailable.retry_after_ms <= 30_000
     assert sim.state.count("achievements") == 2
-
-
-@pytest.mark.parametrize(
-    ("env", "fragment"),
-    [
-        ({"BASE_BACKOFF_MS": "500", "MAX_BACKOFF_MS": "100"}, "MAX_BACKOFF_MS=100: must be at least BASE_BACKOFF_MS"),
-        ({"CB_HALF_OPEN_REQUESTS": "0"}, "CB_HALF_OPEN_REQUESTS='0': expected a whole number >= 1"),
-    ],
-)
-async def test_invalid_resilience_configuration_stops_start_up(env: dict[str, str], fragment: str) -> None:
-    """A bad resilience variable stops playerstats-server with exit 2 and one line naming it, value and rule."""
-    exe = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
-    assert exe is not None
-    proc = await asyncio.create_subprocess_exec(
-        exe, env=os.environ | env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    lines = err.decode().strip().splitlines()
-    assert proc.returncode == 2
-    assert len(lines) == 1
-    assert fragment in lines[0]

@@ -15,6 +15,7 @@ from dbd_playerstats.app import RunningServer
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, FRESH_STEAM_ID, RunningSimulator
 from dbd_playerstats_client import PlayerStatsClient, PlayerStatsError
+from tests.support import until
 
 if TYPE_CHECKING:
     from tests.conftest import ServeFn
@@ -27,9 +28,7 @@ async def with_limits(serve: ServeFn, settings: Settings, **limits: Any) -> Runn
 
 async def wait_for_count(sim: RunningSimulator, endpoint: str, count: int) -> None:
     """Wait until the simulator has been asked `count` times on `endpoint` (it counts before its latency)."""
-    async with asyncio.timeout(5):
-        while sim.state.count(endpoint) < count:  # noqa: ASYNC110 - the simulator has counters, not events
-            await asyncio.sleep(0.01)
+    await until(lambda: sim.state.count(endpoint) >= count, f"Steam was asked {count} times on {endpoint}")
 
 
 async def test_request_larger_than_the_receive_limit_is_resource_exhausted(

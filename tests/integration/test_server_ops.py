@@ -19,7 +19,9 @@ from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
+from tests.support import until_async
 
+DRAIN_DELAY_SECS = 3.0
 GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which("grpcurl")
 
 
@@ -136,11 +138,17 @@ async def test_console_script_starts_serves_and_stops_on_sigterm(sim: RunningSim
 
 
 @pytest.mark.parametrize(
-    ("env", "variable"),
-    [({"MAX_RETRIES": "lots"}, "MAX_RETRIES"), ({"PLAYERSTATS_LISTEN": "nope"}, "PLAYERSTATS_LISTEN")],
+    ("env", "fragment"),
+    [
+        ({"MAX_RETRIES": "lots"}, "MAX_RETRIES"),
+        ({"PLAYERSTATS_LISTEN": "nope"}, "PLAYERSTATS_LISTEN"),
+        ({"BASE_BACKOFF_MS": "500", "MAX_BACKOFF_MS": "100"}, "MAX_BACKOFF_MS=100: must be at least BASE_BACKOFF_MS"),
+        ({"CB_HALF_OPEN_REQUESTS": "0"}, "CB_HALF_OPEN_REQUESTS='0': expected a whole number >= 1"),
+    ],
 )
-async def test_bad_configuration_stops_start_up_with_one_line(env: dict[str, str], variable: str) -> None:
-    """An invalid variable stops start-up with exit 2 and one stderr line naming it, no traceback."""
+async def test_bad_configuration_stops_start_up_with_one_line(env: dict[str, str], fragment: str) -> None:
+    """An invalid variable (a malformed value, or resilience settings that contradict each other) stops
+    playerstats-server with exit 2 and one stderr line naming it, its value and the rule; no traceback."""
     exe = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
     assert exe is not None
     proc = await asyncio.create_subprocess_exec(
@@ -150,7 +158,7 @@ async def test_bad_configuration_stops_start_up_with_one_line(env: dict[str, str
     lines = err.decode().strip().splitlines()
     assert proc.returncode == 2
     assert len(lines) == 1
-    assert variable in lines[0]
+    assert fragment in lines[0]
     assert "Traceback" not in err.decode()
 
 
@@ -163,7 +171,7 @@ async def test_drain_delay_lets_health_pollers_see_not_serving(sim: RunningSimul
         "STEAM_API_BASE_URL": sim.base_url,
         "STEAM_API_KEY": "sim-key",
         "PLAYERSTATS_DATA_DIR": str(tmp_path),
-        "PLAYERSTATS_DRAIN_DELAY_SECS": "3",
+        "PLAYERSTATS_DRAIN_DELAY_SECS": f"{DRAIN_DELAY_SECS:g}",
     }
     proc = await asyncio.create_subprocess_exec(
         exe, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
@@ -175,13 +183,13 @@ async def test_drain_delay_lets_health_pollers_see_not_serving(sim: RunningSimul
         request = health_pb2.HealthCheckRequest(service="dbd.playerstats.v1.PlayerStatsService")
         assert (await health.Check(request, timeout=5)).status == health_pb2.HealthCheckResponse.SERVING
         proc.send_signal(signal.SIGTERM)
-        seen = health_pb2.HealthCheckResponse.SERVING
-        for _ in range(200):  # bounded: at most ~2 s of polling inside the 3 s delay
-            seen = (await health.Check(request, timeout=5)).status
-            if seen == health_pb2.HealthCheckResponse.NOT_SERVING:
-                break
-            await asyncio.sleep(0.01)
-        assert seen == health_pb2.HealthCheckResponse.NOT_SERVING
+
+        async def not_serving() -> bool:
+            status = (await health.Check(request, timeout=5)).status
+            return bool(status == health_pb2.HealthCheckResponse.NOT_SERVING)
+
+        # Within the 3 s delay: after it the port closes and a Check fails instead.
+        assert await until_async(not_serving, "health reads NOT_SERVING", timeout=DRAIN_DELAY_SECS)
         stub = pb_grpc.PlayerStatsServiceStub(channel)
         response = await stub.ResolvePlayer(pb.ResolvePlayerRequest(player="demo"), timeout=10)
         assert response.profile.steam_id == DEMO_STEAM_ID

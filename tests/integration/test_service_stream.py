@@ -12,6 +12,7 @@ import pytest
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats.domain.grades import grade_from_pips
 from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator
+from tests.support import stream_noting_answers, until
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -64,22 +65,28 @@ async def test_stream_sends_stats_then_achievements_then_ends(stub: AsyncStub, s
 
 
 async def test_stats_arrive_before_the_achievements_latency_has_passed(stub: AsyncStub, sim: RunningSimulator) -> None:
-    """With achievements 1.5 s slower than stats, the stats message comes first and well before them."""
+    """With achievements 1.5 s slower than stats, the stats message comes first, before Steam has even answered
+    the achievements request."""
     sim.state.set_latency("achievements", 1.5)
-    timed = await collect(stub, DEMO_STEAM_ID)
-    (t_stats, first), (t_ach, second) = timed
+    (t_stats, answered, first), (t_ach, _, second) = await stream_noting_answers(stub, sim, DEMO_STEAM_ID)
     assert first.WhichOneof("part") == "stats"
     assert second.WhichOneof("part") == "achievements"
-    assert t_stats < 1.5
+    assert answered["achievements"] == 0, f"the stats waited for the achievements answer ({t_stats:.2f} s)"
     assert t_ach >= 1.5
 
 
 async def test_stats_and_achievements_are_fetched_concurrently(stub: AsyncStub, sim: RunningSimulator) -> None:
-    """With 1 s for each, the stream takes about the slower of the two, not their 2 s sum."""
+    """With 1 s for each, both Steam requests are in flight together: the stream takes about the slower of the
+    two, not their 2 s sum."""
     sim.state.set_latency("stats", 1.0)
     sim.state.set_latency("achievements", 1.0)
-    timed = await collect(stub, DEMO_STEAM_ID)
-    assert timed[-1][0] < 1.8
+    streaming = asyncio.ensure_future(collect(stub, DEMO_STEAM_ID))
+    await until(lambda: sim.state.count("stats") == sim.state.count("achievements") == 1, "both requests arrived")
+    # Both arrived, and neither has been answered: neither request waited for the other's answer. (The server,
+    # the simulator and this test share one event loop: this check runs long before the 1 s latency timers.)
+    assert [r.endpoint for r in sim.state.requests() if r.endpoint in {"stats", "achievements"}] == []
+    timed = await streaming
+    assert [m.WhichOneof("part") for _, m in timed] == ["stats", "achievements"]
 
 
 @pytest.mark.parametrize(

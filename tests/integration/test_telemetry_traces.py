@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from dbd_playerstats.app import RunningServer, build_server
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, FaultKind, RunningSimulator
 from dbd_playerstats.telemetry import Telemetry, TelemetrySettings
+from tests.support import until
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -65,12 +65,12 @@ async def finished(
 ) -> list[ReadableSpan]:
     """The exported spans once the SERVER span (or `done`) is there: the client may see the end first."""
     check = done or (lambda spans: any(s.kind is SpanKind.SERVER for s in spans))
-    for _ in range(200):
+
+    def complete() -> list[ReadableSpan] | None:
         spans = list(exporter.get_finished_spans())
-        if check(spans):
-            return spans
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"spans never complete: {[s.name for s in exporter.get_finished_spans()]}")
+        return spans if check(spans) else None
+
+    return await until(complete, "the spans complete")
 
 
 def one(spans: list[ReadableSpan], name: str) -> ReadableSpan:

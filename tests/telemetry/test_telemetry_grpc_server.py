@@ -16,6 +16,7 @@ from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.telemetry import Telemetry
 from dbd_playerstats.telemetry.grpc_server import RpcInterceptor
 from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
+from tests.support import until
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -62,12 +63,11 @@ async def stub(captured: CapturedTelemetry) -> AsyncIterator[AsyncStub]:
 
 
 async def server_span(captured: CapturedTelemetry, method: str) -> Any:
-    for _ in range(200):
-        spans = [s for s in captured.spans() if s.name == f"{SERVICE}/{method}"]
-        if spans:
-            return spans[0]
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no SERVER span for {method}")
+    """The SERVER span of `method`, once exported (the client may see the end of the call first)."""
+    spans = await until(
+        lambda: [s for s in captured.spans() if s.name == f"{SERVICE}/{method}"], f"a SERVER span for {method}"
+    )
+    return spans[0]
 
 
 async def test_escaped_exception_is_unknown_and_error(stub: AsyncStub, captured: CapturedTelemetry) -> None:

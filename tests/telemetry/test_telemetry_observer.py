@@ -96,6 +96,22 @@ def test_retries_are_logged_at_debug(captured: Captured, caplog: pytest.LogCaptu
     assert "attempt 1" in record.getMessage()
 
 
-def test_observer_never_raises(captured: Captured) -> None:
-    """An event the observer cannot handle is dropped, not raised into the resilience layer."""
-    captured.telemetry.resilience_observer(RetryScheduled("stats", 1, "soon", "server", "E", None))  # type: ignore[arg-type]
+def test_observer_never_raises(captured: Captured, caplog: pytest.LogCaptureFixture) -> None:
+    """An event the observer cannot handle is dropped, not raised into the resilience layer: nothing of it is
+    recorded, one DEBUG line says so, and the next event is recorded as usual."""
+    observe = captured.telemetry.resilience_observer
+    with (
+        caplog.at_level(logging.DEBUG, logger="dbd_playerstats.telemetry"),
+        captured.telemetry.tracer.start_as_current_span("steam.stats"),
+    ):
+        observe(RetryScheduled("stats", 1, "soon", "server", "E", None))  # type: ignore[arg-type]
+        dropped = [r for r in caplog.records if r.name.startswith("dbd_playerstats.telemetry")]
+        assert captured.points("playerstats.steam.retries") == [], "nothing of the bad event was measured"
+        observe(RetryScheduled("stats", 2, 0.25, "server", "SteamServerError", None))
+    assert [(r.levelno, r.getMessage()) for r in dropped] == [
+        (logging.DEBUG, "telemetry could not record RetryScheduled")
+    ]
+    assert dropped[0].exc_info is not None, "the reason is in the debug log"
+    (span,) = captured.spans()
+    assert [dict(e.attributes or {})["attempt"] for e in span.events if e.name == "steam.retry"] == [2]
+    assert captured.points("playerstats.steam.retries") == [({"steam.endpoint": "stats", "error.class": "server"}, 1)]
