@@ -1,4 +1,4 @@
-"""The service's own errors and the one table that turns any error into a gRPC status.
+"""The service's own errors, and `ErrorKind`: the one table of every way a request can fail.
 
 Caller-facing errors (the player's fault, or a limit of ours)::
 
@@ -12,16 +12,42 @@ Caller-facing errors (the player's fault, or a limit of ours)::
     ├── CallerQuotaExceededError    this caller spent its own quota (caller, retry_after set)
     └── DeadlineExceededError       the caller's deadline or OVERALL_TIMEOUT_SECS left no time for Steam
 
-Upstream failures stay `dbd_playerstats.steam.errors.SteamError` subclasses until this table maps them. Lookup
-walks the exception's MRO, so a subclass without its own row inherits its parent's; `status_for` returns
-INTERNAL for anything unmapped, and a test asserts that every public error class has a row.
+Upstream failures stay `dbd_playerstats.steam.errors.SteamError` subclasses. `kind_of(exc)` is the `ErrorKind` of
+any exception: it walks the exception's MRO through `KIND_OF_CLASS`, so a subclass without its own entry inherits
+its parent's, and anything unmapped (a bug) is INTERNAL; a test asserts that every public error class has an entry.
+
+Each kind's row declares everything the layers decide about that failure, so adding or changing one is an edit
+here and nowhere else. Who reads which column:
+
+    column      read by                         meaning
+    (name)      api/status.py, telemetry        the ErrorInfo reason (a public contract: the README lists them)
+    code        api/status.py, api/mapping.py   the gRPC status code as a google.rpc.Code value; this module does
+                                                not import grpc (`api.status.grpc_code` converts)
+    retry       upstream/policy.py `classify`   retry class, with its own multiplier and limit; "other": never
+    breaker     upstream/breaker.py             "failure" counts towards opening the endpoint's breaker;
+                                                "healthy" (Steam answered properly) resets the count; "neutral"
+                                                (nothing learnt about Steam) is not reported at all
+    blame       the service layer               "steam": Steam cannot answer now, or our limits keep us from asking
+                                                (`steam_down`: a stored copy may stand in); "player": the answer
+                                                is about the player (`players_fault`: stored data is never shown
+                                                in its place); "ours": neither (our key, a bug, a cancellation)
+    span_error  telemetry/traced_upstream.py    whether the ``steam.<endpoint>`` span's status is ERROR
+    outcome     telemetry                       the ``steam.outcome`` and metric label (default: the reason)
 """
+
+# ErrorKind rows may hold equal cells (PLAYER_NOT_FOUND, NO_GAME_STATS): members are distinct by identity (_Row).
+# ruff: noqa: PIE796
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, Literal
 
-import grpc
+from google.rpc.code_pb2 import Code
 
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
@@ -36,6 +62,9 @@ from dbd_playerstats.steam.errors import (
     SteamTimeoutError,
     SteamTransportError,
 )
+
+if TYPE_CHECKING:
+    import grpc  # only for the transitional `StatusEntry.code` below
 
 ERROR_DOMAIN = "playerstats.dbd"
 
@@ -89,50 +118,122 @@ class DeadlineExceededError(ServiceError):
     """The time left (caller's deadline or OVERALL_TIMEOUT_SECS) cannot cover another Steam attempt."""
 
 
-@dataclass(frozen=True, slots=True)
-class StatusEntry:
-    """How one error class is reported: gRPC code, ErrorInfo reason, and whether the caller is at fault."""
-
-    code: grpc.StatusCode
-    reason: str
-
-
-# The one exception -> status table (the README's error table mirrors it; tests check both).
-STATUS_TABLE: dict[type[BaseException], StatusEntry] = {
-    InvalidPlayerError: StatusEntry(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PLAYER"),
-    PlayerNotFoundError: StatusEntry(grpc.StatusCode.NOT_FOUND, "PLAYER_NOT_FOUND"),
-    NoGameStatsError: StatusEntry(grpc.StatusCode.NOT_FOUND, "NO_GAME_STATS"),
-    ProfilePrivateError: StatusEntry(grpc.StatusCode.FAILED_PRECONDITION, "PROFILE_PRIVATE"),
-    CircuitOpenError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_CIRCUIT_OPEN"),
-    RateLimitExceededError: StatusEntry(grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
-    CallerQuotaExceededError: StatusEntry(grpc.StatusCode.RESOURCE_EXHAUSTED, "CALLER_QUOTA_EXCEEDED"),
-    DeadlineExceededError: StatusEntry(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
-    # Steam's answers that are about the player (normally converted to the rows above by fetch.py).
-    SteamProfilePrivateError: StatusEntry(grpc.StatusCode.FAILED_PRECONDITION, "PROFILE_PRIVATE"),
-    SteamNotFoundError: StatusEntry(grpc.StatusCode.NOT_FOUND, "PLAYER_NOT_FOUND"),
-    SteamNoStatsError: StatusEntry(grpc.StatusCode.NOT_FOUND, "NO_GAME_STATS"),
-    # Steam failing: the caller may retry later.
-    SteamError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
-    SteamServerError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
-    SteamTransportError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNREACHABLE"),
-    SteamTimeoutError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_TIMEOUT"),
-    SteamRateLimitedError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_RATE_LIMITED"),
-    SteamBadResponseError: StatusEntry(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_BAD_RESPONSE"),
-    # Our side is misconfigured: not the caller's fault, and retrying will not help until an operator acts.
-    SteamKeyRejectedError: StatusEntry(grpc.StatusCode.INTERNAL, "STEAM_KEY_REJECTED"),
-    SteamClientError: StatusEntry(grpc.StatusCode.INTERNAL, "UPSTREAM_REJECTED_REQUEST"),
-}
-
-INTERNAL_ENTRY = StatusEntry(grpc.StatusCode.INTERNAL, "INTERNAL")
+RetryClass = Literal["rate_limited", "timeout", "network", "server", "bad_response", "other"]
+"""How a failed attempt is retried (upstream/policy.py holds each class's multiplier and limit); "other": never."""
+BreakerCount = Literal["failure", "healthy", "neutral"]
+"""How an attempt's result counts for its endpoint's circuit breaker (see upstream/breaker.py)."""
+Blame = Literal["steam", "player", "ours"]
+"""Whose failure it is, for what may be served instead: see the module docstring."""
 
 
-def status_for(exc: BaseException) -> StatusEntry:
-    """The table row for `exc`, by its most specific mapped class; INTERNAL when none is."""
+@dataclass(frozen=True, slots=True, eq=False)
+class _Row:
+    """One kind's cells. Compared by identity, so two kinds with equal cells stay two kinds (not Enum aliases)."""
+
+    code: int
+    retry: RetryClass
+    breaker: BreakerCount
+    blame: Blame
+    span_error: bool
+    outcome: str = ""
+
+
+class ErrorKind(Enum):
+    """Every way a request can fail, one row each; the member's name is its ErrorInfo reason.
+
+    Columns are explained in the module docstring. Each cell is one decision: issue 13's "a 429 and a refused key
+    do not count for the breaker" is the `breaker` cell of UPSTREAM_RATE_LIMITED and STEAM_KEY_REJECTED.
+    """
+
+    # fmt: off
+    #                                 code                      retry           breaker    blame     span_error
+    INVALID_PLAYER =            _Row(Code.INVALID_ARGUMENT,    "other",        "healthy", "player", False)
+    PLAYER_NOT_FOUND =          _Row(Code.NOT_FOUND,           "other",        "healthy", "player", False)
+    NO_GAME_STATS =             _Row(Code.NOT_FOUND,           "other",        "healthy", "player", False)
+    PROFILE_PRIVATE =           _Row(Code.FAILED_PRECONDITION, "other",        "healthy", "player", False)
+    UPSTREAM_CIRCUIT_OPEN =     _Row(Code.UNAVAILABLE,         "other",        "neutral", "steam",  True)
+    RATE_LIMITED =              _Row(Code.RESOURCE_EXHAUSTED,  "other",        "neutral", "steam",  True)
+    CALLER_QUOTA_EXCEEDED =     _Row(Code.RESOURCE_EXHAUSTED,  "other",        "failure", "steam",  True)
+    DEADLINE_EXCEEDED =         _Row(Code.DEADLINE_EXCEEDED,   "other",        "neutral", "steam",  True)
+    UPSTREAM_UNAVAILABLE =      _Row(Code.UNAVAILABLE,         "server",       "failure", "steam",  True)
+    UPSTREAM_UNREACHABLE =      _Row(Code.UNAVAILABLE,         "network",      "failure", "steam",  True)
+    UPSTREAM_TIMEOUT =          _Row(Code.UNAVAILABLE,         "timeout",      "failure", "steam",  True)
+    UPSTREAM_RATE_LIMITED =     _Row(Code.UNAVAILABLE,         "rate_limited", "failure", "steam",  True)
+    UPSTREAM_BAD_RESPONSE =     _Row(Code.UNAVAILABLE,         "bad_response", "failure", "steam",  True)
+    STEAM_KEY_REJECTED =        _Row(Code.INTERNAL,            "other",        "failure", "ours",   True)
+    UPSTREAM_REJECTED_REQUEST = _Row(Code.INTERNAL,            "other",        "failure", "ours",   True)
+    CANCELLED =                 _Row(Code.CANCELLED,           "other",        "neutral", "ours",   False, "cancelled")
+    INTERNAL =                  _Row(Code.INTERNAL,            "other",        "failure", "ours",   True)
+    # fmt: on
+
+    def __init__(self, row: _Row) -> None:
+        self.code: int = row.code
+        self.retry: RetryClass = row.retry
+        self.breaker: BreakerCount = row.breaker
+        self.blame: Blame = row.blame
+        self.span_error: bool = row.span_error
+        self.outcome: str = row.outcome or self.name
+
+    @property
+    def reason(self) -> str:
+        """The ErrorInfo reason callers see (and `Unavailable.reason`)."""
+        return self.name
+
+    @property
+    def code_name(self) -> str:
+        """The status code's name ("UNAVAILABLE"), the same in google.rpc.Code and grpc.StatusCode."""
+        name: str = Code.Name(self.code)
+        return name
+
+    @property
+    def steam_down(self) -> bool:
+        """Steam cannot answer now (or we may not ask it): a stored copy may stand in for the answer."""
+        return self.blame == "steam"
+
+    @property
+    def players_fault(self) -> bool:
+        """The answer is about the player: stored data is never shown in its place."""
+        return self.blame == "player"
+
+
+KIND_OF_CLASS: Final[Mapping[type[BaseException], ErrorKind]] = MappingProxyType(
+    {
+        InvalidPlayerError: ErrorKind.INVALID_PLAYER,
+        PlayerNotFoundError: ErrorKind.PLAYER_NOT_FOUND,
+        NoGameStatsError: ErrorKind.NO_GAME_STATS,
+        ProfilePrivateError: ErrorKind.PROFILE_PRIVATE,
+        CircuitOpenError: ErrorKind.UPSTREAM_CIRCUIT_OPEN,
+        RateLimitExceededError: ErrorKind.RATE_LIMITED,
+        CallerQuotaExceededError: ErrorKind.CALLER_QUOTA_EXCEEDED,
+        DeadlineExceededError: ErrorKind.DEADLINE_EXCEEDED,
+        # Steam's answers that are about the player (normally converted to the rows above by the service layer).
+        SteamProfilePrivateError: ErrorKind.PROFILE_PRIVATE,
+        SteamNotFoundError: ErrorKind.PLAYER_NOT_FOUND,
+        SteamNoStatsError: ErrorKind.NO_GAME_STATS,
+        # Steam failing: the caller may retry later.
+        SteamError: ErrorKind.UPSTREAM_UNAVAILABLE,
+        SteamServerError: ErrorKind.UPSTREAM_UNAVAILABLE,
+        SteamTransportError: ErrorKind.UPSTREAM_UNREACHABLE,
+        SteamTimeoutError: ErrorKind.UPSTREAM_TIMEOUT,
+        SteamRateLimitedError: ErrorKind.UPSTREAM_RATE_LIMITED,
+        SteamBadResponseError: ErrorKind.UPSTREAM_BAD_RESPONSE,
+        # Our side is misconfigured: not the caller's fault, and retrying will not help until an operator acts.
+        SteamKeyRejectedError: ErrorKind.STEAM_KEY_REJECTED,
+        SteamClientError: ErrorKind.UPSTREAM_REJECTED_REQUEST,
+        # gRPC cancels a handler's task when its caller cancels or its deadline passes.
+        asyncio.CancelledError: ErrorKind.CANCELLED,
+    }
+)
+"""Exception class -> kind; `kind_of` walks an exception's MRO through it."""
+
+
+def kind_of(exc: BaseException) -> ErrorKind:
+    """The kind of `exc`, by its most specific mapped class; INTERNAL when none is."""
     for cls in type(exc).__mro__:
-        entry = STATUS_TABLE.get(cls)
-        if entry is not None:
-            return entry
-    return INTERNAL_ENTRY
+        kind = KIND_OF_CLASS.get(cls)
+        if kind is not None:
+            return kind
+    return ErrorKind.INTERNAL
 
 
 def public_message(exc: BaseException) -> str:
@@ -153,19 +254,50 @@ def retry_after_of(exc: BaseException) -> float | None:
     return None
 
 
+# -- Transitional: service/fetcher.py still compares grpc.StatusCode sets -----------------------------------------
+# Remove this section (and the TYPE_CHECKING import) once it reads `kind_of(exc).steam_down` / `.players_fault`.
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEntry:
+    """A kind seen with its code as a grpc.StatusCode: the shape service/fetcher.py was written against."""
+
+    kind: ErrorKind
+
+    @property
+    def code(self) -> grpc.StatusCode:
+        import grpc  # noqa: PLC0415 - transitional (see above); the rest of this module never needs grpc
+
+        return grpc.StatusCode[self.kind.code_name]
+
+    @property
+    def reason(self) -> str:
+        return self.kind.reason
+
+
+def status_for(exc: BaseException) -> StatusEntry:
+    """Transitional: `kind_of(exc)` with a grpc code; use `kind_of` in new code."""
+    return StatusEntry(kind_of(exc))
+
+
 __all__ = [
     "ERROR_DOMAIN",
-    "STATUS_TABLE",
+    "KIND_OF_CLASS",
+    "Blame",
+    "BreakerCount",
     "CallerQuotaExceededError",
     "CircuitOpenError",
     "DeadlineExceededError",
+    "ErrorKind",
     "InvalidPlayerError",
     "NoGameStatsError",
     "PlayerNotFoundError",
     "ProfilePrivateError",
     "RateLimitExceededError",
+    "RetryClass",
     "ServiceError",
     "StatusEntry",
+    "kind_of",
     "public_message",
     "retry_after_of",
     "status_for",

@@ -152,8 +152,10 @@ def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
 
 def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
     retry_ms = round(unavailable.retry_after * 1000) if unavailable.retry_after is not None else 0
+    code = unavailable.code
     return pb.Unavailable(
-        code=unavailable.code.value[0],
+        # google.rpc.Code and grpc.StatusCode (transitional, see Unavailable) number the codes alike.
+        code=code if isinstance(code, int) else int(code.value[0]),
         reason=unavailable.reason,
         message=unavailable.message,
         retry_after_ms=max(retry_ms, 0),

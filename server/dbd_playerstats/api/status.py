@@ -1,8 +1,9 @@
 """Errors -> rich gRPC statuses (ErrorInfo + RetryInfo), applied once around every handler.
 
-Handlers raise; `translate_errors` catches at the boundary, looks the exception up in `errors.STATUS_TABLE` and
-aborts with `context.abort(...)` (the OpenTelemetry interceptor sees that, unlike `abort_with_status`). Unknown
-exceptions are logged with their traceback here and reach the caller only as INTERNAL "internal error".
+Handlers raise; `unary_errors` / `stream_errors` catch at the boundary, look the exception's kind up with
+`errors.kind_of` and abort with `context.abort(...)` (the OpenTelemetry interceptor sees that, unlike
+`abort_with_status`). Unknown exceptions are logged with their traceback here and reach the caller only as
+INTERNAL "internal error". `grpc_code` is where the table's google.rpc codes become grpc.StatusCode.
 """
 
 from __future__ import annotations
@@ -11,24 +12,31 @@ import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from dbd_playerstats.errors import ERROR_DOMAIN, public_message, retry_after_of, status_for
+from dbd_playerstats.errors import ERROR_DOMAIN, ErrorKind, kind_of, public_message, retry_after_of
 
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
+_GRPC_CODES: Final[dict[int, grpc.StatusCode]] = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def grpc_code(kind: ErrorKind) -> grpc.StatusCode:
+    """The grpc.StatusCode of a kind (its google.rpc.Code value has the same number and name)."""
+    return _GRPC_CODES[kind.code]
+
 
 def to_rpc_status(exc: BaseException) -> status_pb2.Status:
     """The google.rpc.Status for an exception, with ErrorInfo always and RetryInfo when waiting helps."""
-    entry = status_for(exc)
+    kind = kind_of(exc)
     metadata: dict[str, str] = {}
     steam_id = getattr(exc, "steam_id", None)
     if steam_id:
@@ -42,8 +50,8 @@ def to_rpc_status(exc: BaseException) -> status_pb2.Status:
     caller = getattr(exc, "caller", None)
     if caller:
         metadata["caller"] = str(caller)
-    info = error_details_pb2.ErrorInfo(reason=entry.reason, domain=ERROR_DOMAIN, metadata=metadata)
-    status = status_pb2.Status(code=entry.code.value[0], message=public_message(exc))
+    info = error_details_pb2.ErrorInfo(reason=kind.reason, domain=ERROR_DOMAIN, metadata=metadata)
+    status = status_pb2.Status(code=kind.code, message=public_message(exc))
     status.details.add().Pack(info)
     retry_after = retry_after_of(exc)
     if retry_after is not None and math.isfinite(retry_after):
@@ -61,19 +69,19 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException)
 
 
 def _log(method: str, exc: BaseException) -> None:
-    entry = status_for(exc)
-    if entry.code is grpc.StatusCode.INTERNAL and entry.reason == "INTERNAL":
+    kind = kind_of(exc)
+    if kind is ErrorKind.INTERNAL:
         log.exception("%s failed with an unexpected error", method, exc_info=exc)
-    elif entry.reason == "STEAM_KEY_REJECTED":
+    elif kind is ErrorKind.STEAM_KEY_REJECTED:
         log.error("%s: Steam refused the API key; replace STEAM_API_KEY", method)
     else:
         # Expected outcomes: the telemetry interceptor already writes the one log line per RPC with its code.
-        log.debug("%s -> %s %s", method, entry.code.name, entry.reason)
+        log.debug("%s -> %s %s", method, kind.code_name, kind.reason)
 
 
 def _is_abort(exc: BaseException) -> bool:
-    # context.abort raises an internal exception that must pass through untouched.
-    return type(exc).__name__ == "AbortError"
+    # context.abort raises grpc.aio.AbortError (grpc's own, not ours) that must pass through untouched.
+    return isinstance(exc, grpc.aio.AbortError)
 
 
 UnaryHandler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]
@@ -113,4 +121,4 @@ def stream_errors(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]
     return wrapper
 
 
-__all__ = ["abort", "stream_errors", "to_rpc_status", "unary_errors"]
+__all__ = ["abort", "grpc_code", "stream_errors", "to_rpc_status", "unary_errors"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import IntEnum
-
-import grpc
+from enum import Enum, IntEnum
 
 from dbd_playerstats.domain.adepts import Role
 from dbd_playerstats.domain.memo import Memo
@@ -82,9 +80,14 @@ class AchievementsView:
 
 @dataclass(frozen=True, slots=True)
 class Unavailable:
-    """Why fresh data could not be had: the status the part would have failed with."""
+    """Why fresh data could not be had: the status the part would have failed with.
 
-    code: grpc.StatusCode
+    `code` is a google.rpc.Code value (`dbd_playerstats.errors.ErrorKind.code`), `reason` the kind's reason. An
+    `Enum` code is a grpc.StatusCode: accepted, and converted by `api.mapping`, only until service/fetcher.py
+    passes kinds' codes; then `code` becomes `int`.
+    """
+
+    code: int | Enum
     reason: str
     message: str
     retry_after: float | None

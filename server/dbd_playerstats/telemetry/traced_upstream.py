@@ -9,24 +9,23 @@ child of the logical span; `steam_http` reads the attempt number from the curren
 
 Attributes of ``steam.<endpoint>``: ``steam.endpoint``, ``steam.steam_id`` (when the call is about one player;
 SteamID64s are public), ``steam.deadline.remaining_s`` (at the start), ``steam.attempts`` (attempts started),
-``steam.outcome`` (``ok``, ``cancelled`` or the error's ErrorInfo reason) and ``error.type`` on failure.
-Status: ERROR with the exception recorded for a failure of Steam or of our side; a definitive answer about the
-player (private, unknown, never played: INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION) records the
-exception but leaves the status unset, as gRPC's own semantic conventions do for those codes; a cancellation
-leaves it unset too.
+``steam.outcome`` (``ok``, else the error kind's `outcome` cell: ``cancelled`` or the ErrorInfo reason) and
+``error.type`` on failure. Status: ERROR, with the exception recorded, when the kind's `span_error` cell says so
+(a failure of Steam or of our side); a definitive answer about the player (private, unknown, never played:
+INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION) records the exception but leaves the status unset, as gRPC's
+own semantic conventions do for those codes; a cancellation leaves it unset too. Both cells are in
+`dbd_playerstats.errors.ErrorKind`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Final, TypeVar
 
-import grpc
 from opentelemetry.trace import Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from dbd_playerstats.errors import ServiceError, status_for
+from dbd_playerstats.errors import ErrorKind, ServiceError, kind_of
 from dbd_playerstats.telemetry.metrics import Metrics
 from dbd_playerstats.telemetry.recording import CallState, steam_call
 from dbd_playerstats.upstream.deadline import Deadline
@@ -35,24 +34,19 @@ from dbd_playerstats.upstream.protocol import Attempt, Upstream, rejects_now
 T = TypeVar("T")
 
 OK: Final = "ok"
-CANCELLED: Final = "cancelled"
-_PLAYERS_ANSWER: Final = frozenset(
-    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
-)
+CANCELLED: Final = ErrorKind.CANCELLED.outcome
 
 
 def outcome_of(exc: BaseException) -> str:
-    """The low-cardinality outcome label of a failed call or attempt: its ErrorInfo reason."""
-    if isinstance(exc, asyncio.CancelledError):
-        return CANCELLED
-    return status_for(exc).reason
+    """The low-cardinality outcome label of a failed call or attempt (its kind's `outcome`: the ErrorInfo reason,
+    or "cancelled")."""
+    return kind_of(exc).outcome
 
 
 def is_failure(exc: BaseException) -> bool:
-    """Whether `exc` marks a span ERROR: anything but cancellation and a definitive answer about the player."""
-    if isinstance(exc, asyncio.CancelledError):
-        return False
-    return status_for(exc).code not in _PLAYERS_ANSWER
+    """Whether `exc` marks a span ERROR (its kind's `span_error`): not a cancellation nor an answer about the
+    player."""
+    return kind_of(exc).span_error
 
 
 class TracedUpstream:

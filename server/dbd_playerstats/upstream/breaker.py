@@ -14,17 +14,17 @@ Admission (`Breakers.admit`, before each attempt, no upstream traffic when refus
   most CB_HALF_OPEN_REQUESTS trial attempts are admitted; further calls are refused at once with retry_after =
   what is left of API_TIMEOUT_SECS since the latest trial was admitted (by then the trials have settled).
 
-Outcomes (`Admission.settle`, after the attempt), classified with the same `EXCLUDE` list given to purgatory:
+Outcomes (`Admission.settle`, after the attempt) are each error kind's `breaker` cell in
+`dbd_playerstats.errors.ErrorKind`; `EXCLUDE` (given to purgatory) and `NEUTRAL` are derived from it:
 
-- **failure**: any exception not excluded (Steam 5xx, 429, timeouts, network errors, bad answers, a refused key,
-  bugs).
-- **healthy**: success, or the player's own errors (SteamPlayerError, ProfilePrivateError, NoGameStatsError,
-  PlayerNotFoundError, InvalidPlayerError): Steam answered properly. For purgatory an excluded error *is* a
-  successful request (it resets the consecutive-failure count).
-- **neutral**: asyncio.CancelledError and our own limits (RateLimitExceededError, DeadlineExceededError,
-  CircuitOpenError): nothing is learnt about Steam. These are **not reported to purgatory at all**, because
-  purgatory would count an excluded error as a success: a cancelled call would reset the failure count, and one
-  ending while half-open would close the breaker. A neutral trial frees its slot for another trial.
+- **failure**: Steam failing (5xx, 429, timeouts, network errors, bad answers), a refused key, other 4xx, bugs.
+- **healthy**: success, or the player's own errors (private, not found, no stats, invalid player): Steam
+  answered properly. For purgatory an excluded error *is* a successful request (it resets the consecutive-failure
+  count).
+- **neutral**: cancellation and our own limits (rate budget, deadline, open circuit): nothing is learnt about
+  Steam. These are **not reported to purgatory at all**, because purgatory would count an excluded error as a
+  success: a cancelled call would reset the failure count, and one ending while half-open would close the
+  breaker. A neutral trial frees its slot for another trial.
 
 Reporting to purgatory happens only here, with ``async with breaker`` around nothing (healthy) or around a
 private marker exception (failure), so purgatory's own state machine moves: closed -> open after CB_MAX_FAILS
@@ -46,53 +46,33 @@ not grow. purgatory's wall clock (``time.time``) decides open vs due; `wall_cloc
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal, NoReturn
+from typing import Final, NoReturn
 
 from purgatory import AsyncAbstractUnitOfWork, AsyncCircuitBreakerFactory
 from purgatory.domain.model import CLOSED, HALF_OPENED, OPENED, Context, OpenedState
 
-from dbd_playerstats.errors import (
-    CircuitOpenError,
-    DeadlineExceededError,
-    InvalidPlayerError,
-    NoGameStatsError,
-    PlayerNotFoundError,
-    ProfilePrivateError,
-    RateLimitExceededError,
-)
-from dbd_playerstats.steam.errors import SteamPlayerError
+from dbd_playerstats.errors import KIND_OF_CLASS, BreakerCount, CircuitOpenError, kind_of
 from dbd_playerstats.upstream.deadline import Clock
 from dbd_playerstats.upstream.events import BreakerRejected, BreakerState, BreakerTransition, ResilienceEvent
 from dbd_playerstats.upstream.policy import BreakerPolicy
 
 log = logging.getLogger(__name__)
 
-EXCLUDE: Final[tuple[type[BaseException], ...]] = (
-    asyncio.CancelledError,
-    SteamPlayerError,
-    ProfilePrivateError,
-    NoGameStatsError,
-    PlayerNotFoundError,
-    InvalidPlayerError,
-    RateLimitExceededError,
-    DeadlineExceededError,
+EXCLUDE: Final[tuple[type[BaseException], ...]] = tuple(
+    cls for cls, kind in KIND_OF_CLASS.items() if kind.breaker != "failure"
 )
-"""Exceptions that are not breaker failures (purgatory's `exclude`)."""
+"""Exceptions that are not breaker failures (purgatory's `exclude`): the classes of healthy and neutral kinds."""
 
-NEUTRAL: Final[tuple[type[BaseException], ...]] = (
-    asyncio.CancelledError,
-    RateLimitExceededError,
-    DeadlineExceededError,
-    CircuitOpenError,
+NEUTRAL: Final[tuple[type[BaseException], ...]] = tuple(
+    cls for cls, kind in KIND_OF_CLASS.items() if kind.breaker == "neutral"
 )
 """Outcomes that say nothing about Steam: never reported to purgatory."""
 
-Outcome = Literal["healthy", "failure", "neutral"]
+Outcome = BreakerCount
 
 _STATES: Final[dict[str, BreakerState]] = {CLOSED: "closed", OPENED: "open", HALF_OPENED: "half_open"}
 
@@ -101,11 +81,7 @@ def outcome_of(exc: BaseException | None) -> Outcome:
     """How an attempt's result counts for its breaker (see the module docstring)."""
     if exc is None:
         return "healthy"
-    if isinstance(exc, NEUTRAL):
-        return "neutral"
-    if isinstance(exc, EXCLUDE):
-        return "healthy"
-    return "failure"
+    return kind_of(exc).breaker
 
 
 class _UpstreamFailed(Exception):

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from dbd_playerstats.errors import RetryClass
+
 BreakerState = Literal["closed", "open", "half_open"]
-ErrorClass = Literal["rate_limited", "timeout", "network", "server", "bad_response", "other"]
+ErrorClass = RetryClass  # declared with the error table, whose `retry` column holds it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,18 @@
 """Resilience policies as frozen values built from `ResilienceSettings`, and the error classification they use.
 
-Per error class, a retry multiplier and a retry limit (the issue's table; `bad_response` is our choice)::
+Per retry class, a multiplier and a retry limit (the issue's table; `bad_response` is our choice). Which class an
+error belongs to is its kind's `retry` cell in `dbd_playerstats.errors.ErrorKind`; `classify` reads it::
 
-    class          raised as                                   multiplier  retries
-    rate_limited   SteamRateLimitedError (HTTP 429)            x2.0        3
-    timeout        SteamTimeoutError                           x1.5        2
-    network        SteamTransportError (refused, reset, ...)   x1.2        4
-    server         SteamServerError (5xx, HTML maintenance)    x1.0        MAX_RETRIES
-    bad_response   SteamBadResponseError (200 with garbage)    x1.0        MAX_RETRIES  (like a server error: a
-                                                                                         broken answer is Steam
-                                                                                         failing, and it is rare)
-    other          everything else: SteamPlayerError, SteamKeyRejectedError, other 4xx (SteamClientError),
-                   every ServiceError (private, not found, our own limits), bugs                never retried
+    class          kind (raised as)                                       multiplier  retries
+    rate_limited   UPSTREAM_RATE_LIMITED (SteamRateLimitedError, 429)     x2.0        3
+    timeout        UPSTREAM_TIMEOUT (SteamTimeoutError)                   x1.5        2
+    network        UPSTREAM_UNREACHABLE (SteamTransportError: refused...) x1.2        4
+    server         UPSTREAM_UNAVAILABLE (SteamServerError: 5xx, HTML)     x1.0        MAX_RETRIES
+    bad_response   UPSTREAM_BAD_RESPONSE (200 with garbage)               x1.0        MAX_RETRIES  (like a server
+                                                                                       error: a broken answer is
+                                                                                       Steam failing, and rare)
+    other          every other kind: the player's errors, a refused key, other 4xx, our own limits, bugs
+                                                                                       never retried
 
 Wait before retry number n (n = 1 for the first retry of a logical call, counting retries of every class)::
 
@@ -28,13 +29,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from dbd_playerstats.config.settings import ResilienceSettings
-from dbd_playerstats.steam.errors import (
-    SteamBadResponseError,
-    SteamRateLimitedError,
-    SteamServerError,
-    SteamTimeoutError,
-    SteamTransportError,
-)
+from dbd_playerstats.errors import kind_of
+from dbd_playerstats.steam.errors import SteamRateLimitedError
 from dbd_playerstats.upstream.events import ErrorClass
 
 RATE_LIMITED_MULTIPLIER: Final = 2.0
@@ -47,18 +43,8 @@ SERVER_MULTIPLIER: Final = 1.0
 
 
 def classify(exc: BaseException) -> ErrorClass:
-    """The retry class of an exception; "other" is never retried."""
-    if isinstance(exc, SteamRateLimitedError):
-        return "rate_limited"
-    if isinstance(exc, SteamTimeoutError):  # before its parent SteamTransportError
-        return "timeout"
-    if isinstance(exc, SteamTransportError):
-        return "network"
-    if isinstance(exc, SteamServerError):
-        return "server"
-    if isinstance(exc, SteamBadResponseError):
-        return "bad_response"
-    return "other"
+    """The retry class of an exception (its kind's `retry` cell); "other" is never retried."""
+    return kind_of(exc).retry
 
 
 def steam_retry_after(exc: BaseException) -> float | None:
