@@ -167,8 +167,13 @@ def test_every_layer_reads_its_decision_from_the_table(row: Row) -> None:
     assert (kind.blame, kind.steam_down, kind.players_fault) == (blame, blame == "steam", blame == "player")
     assert traced_upstream.is_failure(exc) is row.span_error
     assert traced_upstream.outcome_of(exc) == ("cancelled" if row.kind == "CANCELLED" else row.kind)
-    entry = status_for(exc)  # the transitional grpc view the service layer still reads
-    assert (entry.code, entry.reason) == (grpc_code(kind), row.kind)
+
+
+@pytest.mark.parametrize("row", EXPECTED, ids=lambda row: type(row.exc).__name__)
+def test_transitional_grpc_view(row: Row) -> None:
+    """`status_for`, the grpc view service/fetcher.py still reads, says what the kind says (goes with it)."""
+    entry = status_for(row.exc)
+    assert (entry.code, entry.reason) == (grpc_code(ErrorKind[row.kind]), row.kind)
 
 
 def test_the_expectations_cover_every_kind() -> None:
