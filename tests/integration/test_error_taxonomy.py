@@ -39,7 +39,9 @@ from dbd_playerstats.sim import (
     RunningSimulator,
 )
 from dbd_playerstats.sim.answers import Answer
-from dbd_playerstats.upstream import AttemptFinished, ResilienceEvent, ResilientUpstream, breaker_name
+from dbd_playerstats.upstream import ResilienceEvent, ResilientUpstream
+from dbd_playerstats.upstream.events import AttemptFinished
+from dbd_playerstats.upstream.resilient import breaker_name
 from tests.support import error_details
 
 if TYPE_CHECKING:
