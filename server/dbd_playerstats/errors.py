@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 from google.rpc.code_pb2 import Code
 
@@ -62,9 +62,6 @@ from dbd_playerstats.steam.errors import (
     SteamTimeoutError,
     SteamTransportError,
 )
-
-if TYPE_CHECKING:
-    import grpc  # only for the transitional `StatusEntry.code` below
 
 ERROR_DOMAIN = "playerstats.dbd"
 
@@ -254,32 +251,6 @@ def retry_after_of(exc: BaseException) -> float | None:
     return None
 
 
-# -- Transitional: service/fetcher.py still compares grpc.StatusCode sets -----------------------------------------
-# Remove this section (and the TYPE_CHECKING import) once it reads `kind_of(exc).steam_down` / `.players_fault`.
-
-
-@dataclass(frozen=True, slots=True)
-class StatusEntry:
-    """A kind seen with its code as a grpc.StatusCode: the shape service/fetcher.py was written against."""
-
-    kind: ErrorKind
-
-    @property
-    def code(self) -> grpc.StatusCode:
-        import grpc  # noqa: PLC0415 - transitional (see above); the rest of this module never needs grpc
-
-        return grpc.StatusCode[self.kind.code_name]
-
-    @property
-    def reason(self) -> str:
-        return self.kind.reason
-
-
-def status_for(exc: BaseException) -> StatusEntry:
-    """Transitional: `kind_of(exc)` with a grpc code; use `kind_of` in new code."""
-    return StatusEntry(kind_of(exc))
-
-
 __all__ = [
     "ERROR_DOMAIN",
     "KIND_OF_CLASS",
@@ -296,9 +267,7 @@ __all__ = [
     "RateLimitExceededError",
     "RetryClass",
     "ServiceError",
-    "StatusEntry",
     "kind_of",
     "public_message",
     "retry_after_of",
-    "status_for",
 ]

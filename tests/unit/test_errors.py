@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
 import re
@@ -14,7 +15,7 @@ from google.rpc import error_details_pb2
 
 from dbd_playerstats import errors
 from dbd_playerstats.api.status import _is_abort, grpc_code, to_rpc_status
-from dbd_playerstats.errors import KIND_OF_CLASS, ErrorKind, kind_of, status_for
+from dbd_playerstats.errors import KIND_OF_CLASS, ErrorKind, kind_of
 from dbd_playerstats.steam import errors as steam_errors
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
@@ -32,7 +33,21 @@ from dbd_playerstats.steam.errors import (
 from dbd_playerstats.telemetry import traced_upstream
 from dbd_playerstats.upstream import breaker, policy
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+PACKAGE = ROOT / "server" / "dbd_playerstats"
+GRPC_FACE = {
+    "api/healthcheck.py",
+    "api/listener.py",
+    "api/quota.py",
+    "api/servicer.py",
+    "api/status.py",
+    "app.py",
+    "telemetry/grpc_server.py",
+    "telemetry/providers.py",
+}
+"""The modules that may import grpc (or grpc_status, grpc_health, ...): the gRPC face, the wiring, and telemetry's
+gRPC instrumentation and exporter."""
 
 
 def public_error_classes() -> list[type[BaseException]]:
@@ -169,13 +184,6 @@ def test_every_layer_reads_its_decision_from_the_table(row: Row) -> None:
     assert traced_upstream.outcome_of(exc) == ("cancelled" if row.kind == "CANCELLED" else row.kind)
 
 
-@pytest.mark.parametrize("row", EXPECTED, ids=lambda row: type(row.exc).__name__)
-def test_transitional_grpc_view(row: Row) -> None:
-    """`status_for`, the grpc view service/fetcher.py still reads, says what the kind says (goes with it)."""
-    entry = status_for(row.exc)
-    assert (entry.code, entry.reason) == (grpc_code(ErrorKind[row.kind]), row.kind)
-
-
 def test_the_expectations_cover_every_kind() -> None:
     assert {ErrorKind[row.kind] for row in EXPECTED} == set(ErrorKind)
 
@@ -215,6 +223,24 @@ def test_readme_error_table_matches_the_kinds() -> None:
     """Every kind a caller can see is one README row with its code and reason (a cancelled caller sees none)."""
     visible = {(kind.code_name, kind.reason) for kind in ErrorKind if kind is not ErrorKind.CANCELLED}
     assert readme_error_rows() == visible
+
+
+def imports_grpc(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        if any(name.split(".")[0].startswith("grpc") for name in names):
+            return True
+    return False
+
+
+def test_only_the_grpc_face_imports_grpc() -> None:
+    """The table carries google.rpc codes, so errors, the domain, the service, the upstream and telemetry's Steam
+    spans decide about failures without grpc; only `GRPC_FACE` turns them into grpc codes (imports anywhere in
+    a module count, function-level ones too)."""
+    modules = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py") if "_pb2" not in path.name}
+    assert {module for module in modules if imports_grpc(PACKAGE / module)} == GRPC_FACE
 
 
 def test_abort_is_recognised_by_type_not_name() -> None:

@@ -152,10 +152,8 @@ def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
 
 def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
     retry_ms = round(unavailable.retry_after * 1000) if unavailable.retry_after is not None else 0
-    code = unavailable.code
     return pb.Unavailable(
-        # google.rpc.Code and grpc.StatusCode (transitional, see Unavailable) number the codes alike.
-        code=code if isinstance(code, int) else int(code.value[0]),
+        code=unavailable.code,  # a google.rpc.Code value: the numbers the proto's code field carries
         reason=unavailable.reason,
         message=unavailable.message,
         retry_after_ms=max(retry_ms, 0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum, IntEnum
+from enum import IntEnum
 
 from dbd_playerstats.domain.adepts import Role
 from dbd_playerstats.domain.memo import Memo
@@ -82,12 +82,11 @@ class AchievementsView:
 class Unavailable:
     """Why fresh data could not be had: the status the part would have failed with.
 
-    `code` is a google.rpc.Code value (`dbd_playerstats.errors.ErrorKind.code`), `reason` the kind's reason. An
-    `Enum` code is a grpc.StatusCode: accepted, and converted by `api.mapping`, only until service/fetcher.py
-    passes kinds' codes; then `code` becomes `int`.
+    `code` and `reason` are an error kind's (`dbd_playerstats.errors.ErrorKind`): `code` is the google.rpc.Code
+    value, which numbers codes as grpc does, so this layer needs no grpc.
     """
 
-    code: int | Enum
+    code: int
     reason: str
     message: str
     retry_after: float | None

@@ -26,15 +26,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Final, TypeVar
 
-import grpc
-
 from dbd_playerstats.cache.catalog import Cached
 from dbd_playerstats.cache.shared_fetch import Served
 from dbd_playerstats.domain.achievements import UnlockState, build_view, unlock_states
 from dbd_playerstats.domain.adepts import AdeptDef, adepts_from_schema, fallback_adepts
 from dbd_playerstats.domain.clock import UtcClock
 from dbd_playerstats.domain.model import AchievementsPart, AchievementsView, Provenance, Source, StatsPart, Unavailable
-from dbd_playerstats.errors import PlayerNotFoundError, ServiceError, public_message, retry_after_of, status_for
+from dbd_playerstats.errors import ErrorKind, PlayerNotFoundError, ServiceError, kind_of, public_message, retry_after_of
 from dbd_playerstats.service.store_guard import StoreGuard
 from dbd_playerstats.steam.errors import SteamError
 from dbd_playerstats.steam.models import (
@@ -51,15 +49,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Failures that mean "Steam cannot answer now": a stored copy may stand in for the answer.
-_STEAM_DOWN: Final = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
-)
-# Failures that are the player's: stored data is never shown in their place (a profile gone private stays so).
-_PLAYER_FAULT: Final = frozenset(
-    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
-)
-_REJECTED_REASON: Final = "UPSTREAM_BAD_RESPONSE"
+# Which failures a stored copy may stand in for (`ErrorKind.steam_down`) and which never (`players_fault`: a profile
+# gone private stays so) is the error table's `blame` column. A snapshot the merge refuses is reported as:
+_REJECTED: Final = ErrorKind.UPSTREAM_BAD_RESPONSE
 
 ProfileTask = Callable[[], asyncio.Future[Served[PlayerSummary, None]]]
 
@@ -112,7 +104,7 @@ class PartBuilder:
         self, steam_id: str, failure: ServiceError | SteamError, profile_task: ProfileTask
     ) -> StatsPart:
         """The stored stats standing in for a failed stats call; re-raise `failure` when none may."""
-        if self._guard is None or status_for(failure).code not in _STEAM_DOWN:
+        if self._guard is None or not kind_of(failure).steam_down:
             raise failure
         stored = await self._guard.load_stats(steam_id)
         if stored is None:
@@ -133,7 +125,7 @@ class PartBuilder:
         log.warning(
             "stats of %s unavailable (%s): serving the stored snapshot from %s",
             steam_id,
-            status_for(failure).reason,
+            kind_of(failure).reason,
             stored.fetched_at.isoformat(),
         )
         return StatsPart(
@@ -177,8 +169,8 @@ class PartBuilder:
             view = view_of(result.state, result.state.states)
             return AchievementsPart(achievements=view, provenance=fresh, memo=memo)
         rejected = Unavailable(
-            grpc.StatusCode.UNAVAILABLE,
-            _REJECTED_REASON,
+            _REJECTED.code,
+            _REJECTED.reason,
             f"Steam's achievements for {steam_id} were not accepted ({result.reason})",
             None,
         )
@@ -199,11 +191,11 @@ class PartBuilder:
         percents_task: asyncio.Future[Cached[GlobalPercentages]],
     ) -> AchievementsPart:
         """Why Steam failed, with the stored copy when there is one and the failure is not the player's."""
-        entry = status_for(failure)
-        log.info("achievements unavailable: %s %s", entry.reason, type(failure).__name__)
-        unavailable = Unavailable(entry.code, entry.reason, public_message(failure), retry_after_of(failure))
+        kind = kind_of(failure)
+        log.info("achievements unavailable: %s %s", kind.reason, type(failure).__name__)
+        unavailable = Unavailable(kind.code, kind.reason, public_message(failure), retry_after_of(failure))
         stored = None
-        if self._guard is not None and entry.code not in _PLAYER_FAULT:
+        if self._guard is not None and not kind.players_fault:
             stored = await self._guard.load_achievements(steam_id)
         if stored is None:
             return AchievementsPart(achievements=None, provenance=None, unavailable=unavailable)
