@@ -143,7 +143,7 @@ class ErrorKind(Enum):
     """
 
     # fmt: off
-    #                                 code                      retry           breaker    blame     span_error
+    #                                code                      retry           breaker    blame     span_error
     INVALID_PLAYER =            _Row(Code.INVALID_ARGUMENT,    "other",        "healthy", "player", False)
     PLAYER_NOT_FOUND =          _Row(Code.NOT_FOUND,           "other",        "healthy", "player", False)
     NO_GAME_STATS =             _Row(Code.NOT_FOUND,           "other",        "healthy", "player", False)
