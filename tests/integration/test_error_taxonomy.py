@@ -16,7 +16,6 @@ tests pin those cells); the request counts are written out here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -42,7 +41,7 @@ from dbd_playerstats.sim.answers import Answer
 from dbd_playerstats.upstream import ResilienceEvent, ResilientUpstream
 from dbd_playerstats.upstream.events import AttemptFinished
 from dbd_playerstats.upstream.resilient import breaker_name
-from tests.support import error_details
+from tests.support import error_details, until
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -57,8 +56,6 @@ FAST: Mapping[str, float] = {
     "rate_limit_per_min": 60_000,
     "burst_limit": 100,
 }
-WAIT_SECS = 10.0
-"""Upper bound of a wait for something the server does in the background (only a hang reaches it)."""
 
 
 @dataclass(frozen=True)
@@ -113,15 +110,6 @@ async def failed(call: Awaitable[Any]) -> Failed:
     return Failed(info.value.code(), error_details(info.value)[0] or None)
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Poll `condition` every 10 ms (the server works in its own tasks; WAIT_SECS bounds a hang)."""
-    async with asyncio.timeout(WAIT_SECS):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
-
-
 # -- how each kind arises -------------------------------------------------------------------------------------
 
 
@@ -151,10 +139,13 @@ async def cancelled(h: Harness) -> Failed:
     h.upstream.add_observer(record)
     sent = h.sim.state.count("profile")
     call = h.stub.ResolvePlayer(pb.ResolvePlayerRequest(player=DEMO_STEAM_ID), timeout=20)
-    await until(lambda: h.sim.state.count("profile") > sent)  # the attempt is under way
+    await until(lambda: h.sim.state.count("profile") > sent, "the profile attempt reached Steam")
     call.cancel()
     code = await call.code()
-    await until(lambda: any(isinstance(e, AttemptFinished) and e.error == "CancelledError" for e in h.events))
+    await until(
+        lambda: any(isinstance(e, AttemptFinished) and e.error == "CancelledError" for e in h.events),
+        "the server's attempt ended cancelled",
+    )
     return Failed(code, None)
 
 
