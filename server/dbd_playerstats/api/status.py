@@ -19,6 +19,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from dbd_playerstats.errors import ERROR_DOMAIN, public_message, retry_after_of, status_for
+from dbd_playerstats.telemetry.recording import record_rpc_error
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ def to_rpc_status(exc: BaseException) -> status_pb2.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> NoReturn:
-    """Abort the RPC with the rich status of `exc`."""
+    """Abort the RPC with the rich status of `exc` (its reason goes to the ``playerstats.rpc.errors`` metric)."""
+    record_rpc_error(status_for(exc).reason)
     status = rpc_status.to_status(to_rpc_status(exc))
     await context.abort(status.code, status.details, status.trailing_metadata)
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises

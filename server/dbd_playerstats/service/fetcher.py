@@ -92,6 +92,7 @@ from dbd_playerstats.store import (
     StoredAchievements,
     StoreError,
 )
+from dbd_playerstats.telemetry.recording import record_merge_decision, record_store_error
 from dbd_playerstats.upstream.deadline import Deadline
 from dbd_playerstats.upstream.protocol import Upstream, rejects_now
 
@@ -447,6 +448,7 @@ class PlayerFetcher:
         try:
             result = await store.merge_achievements(steam_id, snapshot, self._policy, now=self._clock())
         except StoreError:
+            record_store_error("merge")
             log.error(
                 "achievements snapshot of %s (%d achievements, fetched %s) NOT stored: the store failed",
                 steam_id,
@@ -455,6 +457,7 @@ class PlayerFetcher:
                 exc_info=True,
             )
             return None
+        record_merge_decision(result.decision.value)
         if result.decision is Decision.ACCEPTED:
             log.debug("achievements of %s merged: %s", steam_id, result.reason)
         else:
@@ -467,6 +470,7 @@ class PlayerFetcher:
         try:
             return await store.save_stats(steam_id, snapshot)
         except StoreError:
+            record_store_error("save_stats")
             log.error(
                 "stats snapshot of %s (fetched %s) NOT stored: the store failed",
                 steam_id,
@@ -480,6 +484,7 @@ class PlayerFetcher:
         try:
             return await load(steam_id)
         except StoreError:
+            record_store_error("read")
             log.error("reading the stored copy of %s failed", steam_id, exc_info=True)
             return None
 
