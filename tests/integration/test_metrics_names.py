@@ -140,7 +140,7 @@ async def test_every_metric_of_the_dashboard_and_alerts_is_scraped(
     settings: Settings, sim: RunningSimulator, telemetry: Telemetry
 ) -> None:
     """Every name (and matched label value) the dashboard and the alerts use is in /metrics after the traffic."""
-    resilience = replace(settings.resilience, **RESILIENCE)  # type: ignore[arg-type]
+    resilience = replace(settings.resilience, **RESILIENCE)
     running = await build_server(
         with_http(replace(settings, resilience=resilience)), listen="127.0.0.1:0", telemetry=telemetry
     )
