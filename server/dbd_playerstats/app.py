@@ -6,6 +6,7 @@ server. It must be awaited inside the running event loop (grpc.aio binds the ser
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -58,9 +59,8 @@ class RunningServer:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()
-        if self.http is not None:
-            await self.http.stop(grace)
-        await self.server.stop(grace)
+        http_stop = self.http.stop(grace) if self.http is not None else asyncio.sleep(0)
+        await asyncio.gather(self.server.stop(grace), http_stop)  # both ports drain within the one grace
         await self.session.close()
         if self.fetcher is not None:
             await self.fetcher.wait_for_store_writes()  # merges outlive cancelled RPCs: let them commit

@@ -16,7 +16,8 @@ rich status that `ConnectServicerContext.abort` turns into the Connect error.
 
 The same TLS files as the gRPC port (mutual TLS included: hypercorn then requires a certificate of the client
 CA); the request size limit is `PLAYERSTATS_MAX_RECV_MSG_BYTES`, and HTTP/2 streams per connection are capped at
-`PLAYERSTATS_MAX_CONCURRENT_STREAMS`.
+`PLAYERSTATS_MAX_CONCURRENT_STREAMS`. `PLAYERSTATS_MAX_CONCURRENT_RPCS` and the keepalive settings are gRPC core's
+and apply to the gRPC port only; hypercorn closes idle HTTP keep-alive connections after 5 s.
 """
 
 from __future__ import annotations
