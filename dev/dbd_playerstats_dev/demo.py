@@ -4,7 +4,9 @@ The simulator answers stats after 50 ms and achievements after 400 ms, so the st
 first. Everything runs on the embedded defaults (SQLite under a temporary data directory, in-process state).
 
 The server exports its traces over OTLP/gRPC to a receiver inside this process; after the stream the demo prints
-that call's trace as a tree. The simulator answers the first profile request with a 503 (``--steam-503s``),
+that call's trace as a tree. The server also serves its Connect (JSON/HTTP) face (`PLAYERSTATS_HTTP_LISTEN`):
+the demo runs the README's curl lines against it, prints the browser URL, and asks channelz (grpcurl) for the
+server's live counters. The simulator answers the first profile request with a 503 (``--steam-503s``),
 so the tree shows a retry: two attempt spans under ``steam.profile`` and the ``steam.retry`` event between them.
 (Profile rather than stats: a failed stats attempt first waits for the achievements call, 400 ms here, to tell a
 private profile from a Steam failure, which would hold the stats back until the achievements are in.)
@@ -16,10 +18,12 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,15 +44,18 @@ def _bin(name: str) -> str:
 
 
 @contextmanager
-def _process(cmd: Sequence[str], env: dict[str, str], ready: re.Pattern[str]) -> Iterator[re.Match[str]]:
-    """Start `cmd`, wait for a stdout line matching `ready`, stop it with SIGTERM on exit."""
+def _process(cmd: Sequence[str], env: dict[str, str], *ready: re.Pattern[str]) -> Iterator[list[re.Match[str]]]:
+    """Start `cmd`, wait for stdout lines matching each of `ready` in turn, stop it with SIGTERM on exit."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
+        matches: list[re.Match[str]] = []
         for line in proc.stdout:
-            match = ready.search(line)
+            match = ready[len(matches)].search(line)
             if match:
-                yield match
+                matches.append(match)
+            if len(matches) == len(ready):
+                yield matches
                 break
         else:
             raise SystemExit(f"demo: {Path(cmd[0]).name} exited before it was ready (code {proc.wait()})")
@@ -85,6 +92,55 @@ def _print_trace(receiver: OtlpTraceReceiver, rpc_suffix: str) -> None:
         print(f"  {line}", flush=True)
 
 
+def _run_shown(cmd: Sequence[str], env: dict[str, str], *, limit: int = 12, name: str | None = None) -> None:
+    """Print `cmd` as a shell line (its program as `name`), run it, print the first `limit` lines of its output."""
+    shown = [name or cmd[0], *cmd[1:]]
+    print("$ " + " ".join(shlex.quote(part) for part in shown), flush=True)
+    done = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True, timeout=30)
+    lines = (done.stdout + done.stderr).rstrip().splitlines()
+    for line in lines[:limit]:
+        print(f"  {line}", flush=True)
+    if len(lines) > limit:
+        print(f"  ... ({len(lines) - limit} more lines)", flush=True)
+
+
+def _http_face(http_port: str, grpc_target: str, env: dict[str, str]) -> None:
+    """The same service over Connect JSON/HTTP with curl, as a browser URL, and channelz through grpcurl."""
+    base = f"http://127.0.0.1:{http_port}/dbd.playerstats.v1.PlayerStatsService"
+    curl = shutil.which("curl")
+    print("\n== The same service as JSON over HTTP (Connect protocol), e.g. with curl", flush=True)
+    for player, method in (("demo", "ResolvePlayer"), ("private_player", "GetPlayerStats")):
+        body = json.dumps({"player": player}, separators=(",", ":"))
+        cmd = ["curl", "-sS", "-H", "content-type: application/json", "-d", body, f"{base}/{method}"]
+        if curl is None:
+            print("$ " + " ".join(shlex.quote(part) for part in cmd) + "   (curl is not installed here)", flush=True)
+        else:
+            _run_shown([curl, *cmd[1:]], env, name="curl")
+    query = urllib.parse.urlencode(
+        {"encoding": "json", "message": json.dumps({"player": "demo"}, separators=(",", ":"))}
+    )
+    print(f"\n== Or in a browser's address bar: {base}/GetPlayerStats?{query}", flush=True)
+    print("\n== Live server and socket counters (channelz) with grpcurl", flush=True)
+    _run_shown([_bin("grpcurl"), "-plaintext", grpc_target, "grpc.channelz.v1.Channelz/GetServers"], env, limit=40)
+
+
+def _server_env(env: dict[str, str], sim_url: str, data_dir: str, traces_endpoint: str) -> dict[str, str]:
+    return env | {
+        "STEAM_API_BASE_URL": sim_url,
+        "STEAM_API_KEY": "sim-key",
+        "PLAYERSTATS_LISTEN": "127.0.0.1:0",
+        "PLAYERSTATS_HTTP_LISTEN": "127.0.0.1:0",  # the Connect (JSON/HTTP) face, for curl
+        "PLAYERSTATS_DATA_DIR": data_dir,
+        "PLAYERSTATS_LOG_LEVEL": env.get("PLAYERSTATS_LOG_LEVEL", "WARNING"),
+        # Traces only (the receiver has no metrics service), exported every 100 ms instead of 5 s.
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces_endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        # Short backoff, so the retried profile delays the stats part by milliseconds only.
+        "BASE_BACKOFF_MS": "20",
+        "MAX_BACKOFF_MS": "100",
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("player", nargs="?", default="demo", help="player to stream (default: the vanity 'demo')")
@@ -108,24 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "vanity=0.01",
         ]
         with (
-            _process(sim_cmd, env, re.compile(r"listening on (http://\S+)")) as sim,
+            _process(sim_cmd, env, re.compile(r"listening on (http://\S+)")) as (sim,),
             running_receiver() as receiver,
         ):
-            server_env = env | {
-                "STEAM_API_BASE_URL": sim.group(1),
-                "STEAM_API_KEY": "sim-key",
-                "PLAYERSTATS_LISTEN": "127.0.0.1:0",
-                "PLAYERSTATS_DATA_DIR": data_dir,
-                "PLAYERSTATS_LOG_LEVEL": env.get("PLAYERSTATS_LOG_LEVEL", "WARNING"),
-                # Traces only (the receiver has no metrics service), exported every 100 ms instead of 5 s.
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "100",
-                # Short backoff, so the retried profile delays the stats part by milliseconds only.
-                "BASE_BACKOFF_MS": "20",
-                "MAX_BACKOFF_MS": "100",
-            }
+            server_env = _server_env(env, sim.group(1), data_dir, receiver.endpoint)
             server_cmd = [_bin("playerstats-server")]
-            with _process(server_cmd, server_env, re.compile(r"listening on port (\d+)")) as server:
+            ready = (re.compile(r"listening on port (\d+)"), re.compile(r"Connect \(JSON/HTTP\) on port (\d+)"))
+            with _process(server_cmd, server_env, *ready) as (server, http):
                 target = f"127.0.0.1:{server.group(1)}"
                 cli = [_bin("playerstats"), "--target", target]
                 steps = [
@@ -142,7 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     subprocess.run([*cli, *cmd], env=env, check=False)
                     if index == 0:
                         _print_trace(receiver, "/StreamPlayerStats")
-                print(f"\nserver was at {target}; Steam simulator at {sim.group(1)}", flush=True)
+                _http_face(http.group(1), target, env)
+                print(
+                    f"\nserver was at {target} (gRPC) and http://127.0.0.1:{http.group(1)} (Connect JSON/HTTP); "
+                    f"Steam simulator at {sim.group(1)}",
+                    flush=True,
+                )
     return 0
 
 

@@ -6,18 +6,21 @@ server. It must be awaited inside the running event loop (grpc.aio binds the ser
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
 import aiohttp
 import grpc
+from grpc_channelz.v1 import channelz
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.api.connect_http import ConnectHttpServer, start_connect_http
 from dbd_playerstats.api.listener import max_concurrent_rpcs, server_credentials, server_options
-from dbd_playerstats.api.quota import quota_interceptor
+from dbd_playerstats.api.quota import CallerQuota, quota_interceptor
 from dbd_playerstats.api.servicer import PlayerStatsServicer
 from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.config.settings import Settings
@@ -30,6 +33,7 @@ from dbd_playerstats.upstream import ResilientUpstream, SharedState, SharedState
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PlayerStatsService"].full_name
+CHANNELZ_SERVICE = "grpc.channelz.v1.Channelz"
 SHARED_STATE_SERVICE = "dbd.playerstats.v1.SharedState"
 """Health service name (REDIS_URL only): SERVING while breakers and budget are shared in Redis, NOT_SERVING while
 this replica runs on its in-process fall-back. SERVICE_NAME stays SERVING either way: requests are served."""
@@ -46,6 +50,7 @@ class RunningServer:
     store: AchievementStore | None = None
     fetcher: PlayerFetcher | None = None
     upstream: ResilientUpstream | None = None
+    http: ConnectHttpServer | None = None  # the Connect face, when PLAYERSTATS_HTTP_LISTEN is set
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None) -> None:
@@ -54,7 +59,8 @@ class RunningServer:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        http_stop = self.http.stop(grace) if self.http is not None else asyncio.sleep(0)
+        await asyncio.gather(self.server.stop(grace), http_stop)  # both ports drain within the one grace
         await self.session.close()
         if self.fetcher is not None:
             await self.fetcher.wait_for_store_writes()  # merges outlive cancelled RPCs: let them commit
@@ -73,6 +79,21 @@ def _shared_state_health(servicer: health.aio.HealthServicer) -> SharedStateList
         await servicer.set(SHARED_STATE_SERVICE, status)
 
     return set_status
+
+
+async def _start_http_face(
+    running: RunningServer,
+    settings: Settings,
+    servicer: PlayerStatsServicer,
+    quota: CallerQuota | None,
+    telemetry: Telemetry,
+) -> None:
+    """The same servicer, quota and telemetry behind the Connect (JSON/HTTP) face; `running` stopped on failure."""
+    try:
+        running.http = await start_connect_http(settings, servicer, quota=quota, telemetry=telemetry)
+    except BaseException:
+        await running.stop(None)
+        raise
 
 
 async def build_server(
@@ -125,22 +146,28 @@ async def build_server(
     )
 
     limits = settings.limits
+    quota = quota_interceptor(limits.caller_quota_per_min, limits.caller_burst, service=SERVICE_NAME)
     server = grpc.aio.server(
         interceptors=[
             *telemetry.server_interceptors(),  # SERVER span, RPC metrics and log line; health excluded
             # Per-caller quota, innermost: it runs after any telemetry interceptor placed before it.
-            quota_interceptor(limits.caller_quota_per_min, limits.caller_burst, service=SERVICE_NAME),
+            quota,
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=max_concurrent_rpcs(limits),
     )
-    pb_grpc.add_PlayerStatsServiceServicer_to_server(
-        PlayerStatsServicer(fetcher, overall_timeout_secs=settings.resilience.overall_timeout_secs), server
-    )
+    servicer = PlayerStatsServicer(fetcher, overall_timeout_secs=settings.resilience.overall_timeout_secs)
+    pb_grpc.add_PlayerStatsServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    channelz.add_channelz_servicer(server)  # live channel, server and socket counters for grpcurl
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            CHANNELZ_SERVICE,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     try:
@@ -162,7 +189,7 @@ async def build_server(
         await shared_state_health(shared.degraded)
         shared.add_listener(shared_state_health)
     log.info("listening on %s (port %d, %s)", address, port, settings.tls.mode)
-    return RunningServer(
+    running = RunningServer(
         server=server,
         port=port,
         health=health_servicer,
@@ -171,6 +198,8 @@ async def build_server(
         fetcher=fetcher,
         upstream=upstream,
     )
+    await _start_http_face(running, settings, servicer, quota.quota, telemetry)
+    return running
 
 
-__all__ = ["SERVICE_NAME", "SHARED_STATE_SERVICE", "RunningServer", "build_server"]
+__all__ = ["CHANNELZ_SERVICE", "SERVICE_NAME", "SHARED_STATE_SERVICE", "RunningServer", "build_server"]

@@ -251,6 +251,12 @@ def retry_after_of(exc: BaseException) -> float | None:
     return None
 
 
+class RpcAborted(Exception):
+    """Raised by a non-gRPC face's `abort`: the call already ended with its rich status, so error boundaries
+    and telemetry let it pass as they let grpc.aio's own AbortError pass (that one cannot be subclassed here
+    without importing grpc)."""
+
+
 __all__ = [
     "ERROR_DOMAIN",
     "KIND_OF_CLASS",
@@ -266,6 +272,7 @@ __all__ = [
     "ProfilePrivateError",
     "RateLimitExceededError",
     "RetryClass",
+    "RpcAborted",
     "ServiceError",
     "kind_of",
     "public_message",

@@ -26,6 +26,8 @@ async def serve(settings: Settings, telemetry: Telemetry | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"playerstats-server listening on port {running.port}", flush=True)
+    if running.http is not None:
+        print(f"playerstats-server Connect (JSON/HTTP) on port {running.http.port}", flush=True)
     await stop.wait()
     log.info(
         "shutting down: health NOT_SERVING, port open %.1fs more, then draining for up to %.1fs",

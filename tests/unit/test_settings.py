@@ -110,6 +110,7 @@ def test_every_default_is_read(pki: Pki, tmp_path: Path) -> None:
     base = Settings.from_env(tls)
     changed = {
         "PLAYERSTATS_LISTEN": "127.0.0.1:1",
+        "PLAYERSTATS_HTTP_LISTEN": "127.0.0.1:2",
         "PLAYERSTATS_GRACE_SECS": "3",
         "PLAYERSTATS_DRAIN_DELAY_SECS": "2",
         "PLAYERSTATS_LOG_LEVEL": "debug",

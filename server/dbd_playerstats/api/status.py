@@ -19,7 +19,8 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from dbd_playerstats.errors import ERROR_DOMAIN, ErrorKind, kind_of, public_message, retry_after_of
+from dbd_playerstats.errors import ERROR_DOMAIN, ErrorKind, RpcAborted, kind_of, public_message, retry_after_of
+from dbd_playerstats.telemetry.recording import record_rpc_error
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def to_rpc_status(exc: BaseException) -> status_pb2.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> NoReturn:
-    """Abort the RPC with the rich status of `exc`."""
+    """Abort the RPC with the rich status of `exc` (its reason goes to the ``playerstats.rpc.errors`` metric)."""
+    record_rpc_error(kind_of(exc).reason)
     status = rpc_status.to_status(to_rpc_status(exc))
     await context.abort(status.code, status.details, status.trailing_metadata)
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
@@ -80,8 +82,8 @@ def _log(method: str, exc: BaseException) -> None:
 
 
 def _is_abort(exc: BaseException) -> bool:
-    # context.abort raises grpc.aio.AbortError (grpc's own, not ours) that must pass through untouched.
-    return isinstance(exc, grpc.aio.AbortError)
+    # context.abort raises grpc.aio.AbortError (the Connect face's context an RpcAborted): it must pass untouched.
+    return isinstance(exc, grpc.aio.AbortError | RpcAborted)
 
 
 UnaryHandler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]

@@ -23,6 +23,7 @@ T = TypeVar("T")
 # Every environment variable the service reads, with its default as the environment would spell it.
 DEFAULTS: dict[str, str] = {
     "PLAYERSTATS_LISTEN": "[::]:50051",
+    "PLAYERSTATS_HTTP_LISTEN": "",
     "PLAYERSTATS_GRACE_SECS": "10",
     "PLAYERSTATS_DRAIN_DELAY_SECS": "0",
     "PLAYERSTATS_LOG_LEVEL": "INFO",
@@ -149,6 +150,7 @@ class ServerSettings:
     """The gRPC listener. `grace_secs`: how long in-flight RPCs may run after SIGTERM."""
 
     listen: str = DEFAULTS["PLAYERSTATS_LISTEN"]
+    http_listen: str = ""  # the Connect (JSON/HTTP) face, api.connect_http; empty: off
     grace_secs: float = 10.0
     # Seconds between health NOT_SERVING and closing the port on SIGTERM, so health pollers (load balancers,
     # readiness probes) see NOT_SERVING instead of "connection refused"; RPCs keep being served meanwhile.
@@ -330,6 +332,7 @@ class Settings:
         return cls(
             server=ServerSettings(
                 listen=env.get("PLAYERSTATS_LISTEN", _listen),
+                http_listen=env.get("PLAYERSTATS_HTTP_LISTEN", lambda raw: _listen(raw) if raw else ""),
                 grace_secs=env.get("PLAYERSTATS_GRACE_SECS", _number(minimum=0)),
                 drain_delay_secs=env.get("PLAYERSTATS_DRAIN_DELAY_SECS", _number(minimum=0)),
                 log_level=env.get("PLAYERSTATS_LOG_LEVEL", _log_level),

@@ -28,7 +28,7 @@ from dbd_playerstats.store import (
     StoredAchievements,
     StoreError,
 )
-from dbd_playerstats.telemetry.recording import record_merge_decision
+from dbd_playerstats.telemetry.recording import record_merge_decision, record_store_error
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class StoreGuard:
         try:
             result = await self._store.merge_achievements(steam_id, snapshot, self._policy, now=self._clock())
         except StoreError:
+            record_store_error("merge")
             log.error(
                 "achievements snapshot of %s (%d achievements, fetched %s) NOT stored: the store failed",
                 steam_id,
@@ -92,6 +93,7 @@ class StoreGuard:
         try:
             return await self._store.save_stats(steam_id, snapshot)
         except StoreError:
+            record_store_error("save_stats")
             log.error(
                 "stats snapshot of %s (fetched %s) NOT stored: the store failed",
                 steam_id,
@@ -112,6 +114,7 @@ class StoreGuard:
         try:
             return await load(steam_id)
         except StoreError:
+            record_store_error("read")
             log.error("reading the stored copy of %s failed", steam_id, exc_info=True)
             return None
 

@@ -11,7 +11,9 @@
      library would leave ``rpc.grpc.status_code`` at 0 and the status unset for those;
    - an ``rpc.message`` event (``rpc.message.type`` SENT, ``rpc.message.id`` from 1, ``playerstats.part`` =
      the oneof field set, e.g. ``stats`` then ``achievements``) each time a streaming handler yields a message;
-   - ``rpc.server.call.duration`` and one INFO log line per RPC (method, code, duration, player);
+   - ``rpc.server.call.duration``, ``playerstats.rpc.errors`` (with the ErrorInfo reason `status.abort` records),
+     ``playerstats.rpc.first_message.duration`` (streams) and one INFO log line per RPC (method, code, duration,
+     player);
    - the RPC's `Metrics` made current for `dbd_playerstats.telemetry.recording`.
 
 Only with tracing on (a span exporter configured) is the first one installed: with tracing off every span would
@@ -20,7 +22,9 @@ always runs (its span work is skipped on a non-recording span); its wrappers are
 
 The health service (``grpc.health.v1.Health``) passes through both untouched: its ``Watch`` writes with
 ``context.write`` and breaks when wrapped, and health checks every few seconds are noise in traces and logs.
-Handlers must be async functions or async generators (the servicer's are).
+Handlers must be async functions or async generators (the servicer's are). `MeteredRpc` is the per-method part
+of `RpcInterceptor`; the Connect face (`api.connect_http`) wraps its calls in it too, so both protocols are
+measured and logged alike.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.instrumentation.grpc.filters import health_check, negate
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
+from dbd_playerstats.errors import RpcAborted
 from dbd_playerstats.telemetry.metrics import Metrics
-from dbd_playerstats.telemetry.recording import metrics_scope
+from dbd_playerstats.telemetry.recording import metrics_scope, rpc_outcome
 
 log = logging.getLogger("dbd_playerstats.rpc")
 
@@ -109,7 +114,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap(self, handler: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
-        rpc = _Rpc(self._metrics, service, method)
+        rpc = MeteredRpc(self._metrics, service, method)
         if handler.response_streaming:
             behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
             factory = (
@@ -133,20 +138,25 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-class _Rpc:
-    """One RPC method's wrappers: each call measures itself and settles its status code."""
+class MeteredRpc:
+    """One RPC method's wrappers: each call measures itself and settles its status code.
 
-    def __init__(self, metrics: Metrics, service: str, method: str) -> None:
+    `behavior(request, context)` needs of `context` only ``code()`` and ``time_remaining()``; `system` is the
+    ``rpc.system`` of the metrics (``grpc``, or ``connect_rpc`` for the HTTP face).
+    """
+
+    def __init__(self, metrics: Metrics, service: str, method: str, *, system: str = "grpc") -> None:
         self._metrics = metrics
         self._service = service
         self._method = method
+        self._system = system
 
     def unary(self, behavior: Any) -> Callable[[Any, Context], Awaitable[Any]]:
         async def unary(request: Any, context: Context) -> Any:
             span = trace.get_current_span()
             started = time.perf_counter()
             code = grpc.StatusCode.OK
-            with metrics_scope(self._metrics):
+            with metrics_scope(self._metrics), rpc_outcome() as outcome:
                 try:
                     response = await behavior(request, context)
                 except BaseException as exc:
@@ -156,7 +166,7 @@ class _Rpc:
                     code = _code_of(context) or grpc.StatusCode.OK
                     return response
                 finally:
-                    self._finish(request, code, started)
+                    self._finish(request, code, started, outcome.reason)
 
         return unary
 
@@ -166,10 +176,14 @@ class _Rpc:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             sent = 0
-            with metrics_scope(self._metrics):
+            with metrics_scope(self._metrics), rpc_outcome() as outcome:
                 try:
                     async for message in behavior(request, context):
                         sent += 1
+                        if sent == 1:
+                            self._metrics.rpc_first_message(
+                                self._service, self._method, time.perf_counter() - started, system=self._system
+                            )
                         if span.is_recording():
                             span.add_event("rpc.message", _sent_attributes(message, sent))
                         yield message
@@ -178,13 +192,21 @@ class _Rpc:
                     code = _settle(span, context, exc)
                     raise
                 finally:
-                    self._finish(request, code, started)
+                    self._finish(request, code, started, outcome.reason)
 
         return streaming
 
-    def _finish(self, request: Any, code: grpc.StatusCode, started: float) -> None:
+    def _finish(self, request: Any, code: grpc.StatusCode, started: float, reason: str) -> None:
         duration = time.perf_counter() - started
-        self._metrics.rpc_finished(self._service, self._method, code.value[0], duration)
+        failed = code is not grpc.StatusCode.OK
+        self._metrics.rpc_finished(
+            self._service,
+            self._method,
+            code.value[0],
+            duration,
+            system=self._system,
+            reason=(reason or code.name) if failed else "",
+        )
         player = getattr(request, "player", None)
         log.info(
             "%s %s %.1fms",
@@ -225,7 +247,7 @@ def _code_of(context: Context) -> grpc.StatusCode | None:
 
 def _settle(span: Span, context: Context, exc: BaseException) -> grpc.StatusCode:
     """The status an RPC ending with `exc` gets, written on the SERVER span unless `context.abort` already was."""
-    if type(exc).__name__ == "AbortError":
+    if isinstance(exc, grpc.aio.AbortError | RpcAborted):
         return _code_of(context) or grpc.StatusCode.UNKNOWN  # the library's context wrapper recorded it
     if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
         remaining = context.time_remaining()
@@ -241,4 +263,11 @@ def _settle(span: Span, context: Context, exc: BaseException) -> grpc.StatusCode
     return code
 
 
-__all__ = ["EXCLUDED_SERVICES", "RpcInterceptor", "is_traced", "server_interceptors"]
+__all__ = [
+    "EXCLUDED_SERVICES",
+    "SERVER_ERROR_CODES",
+    "MeteredRpc",
+    "RpcInterceptor",
+    "is_traced",
+    "server_interceptors",
+]

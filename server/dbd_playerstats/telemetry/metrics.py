@@ -4,35 +4,42 @@ Names and attributes are stable (dashboards depend on them) and low in cardinali
 Durations are histograms in seconds. Prometheus sees dots as underscores, counters with ``_total`` and seconds
 histograms with ``_seconds`` (e.g. ``playerstats_steam_attempts_total``, ``rpc_server_call_duration_seconds``).
 
-======================================  =========  ==================================================
-instrument                              kind       attributes
-======================================  =========  ==================================================
-``rpc.server.call.duration``            histogram  rpc.system, rpc.service, rpc.method, rpc.grpc.status_code
-``playerstats.steam.call.duration``     histogram  steam.endpoint, steam.outcome (one logical call)
-``playerstats.steam.attempts``          counter    steam.endpoint, steam.outcome (one HTTP attempt)
-``playerstats.steam.retries``           counter    steam.endpoint, error.class
-``playerstats.breaker.state``           gauge      breaker (0 closed, 1 half-open, 2 open)
-``playerstats.breaker.transitions``     counter    breaker, breaker.state (the new state)
-``playerstats.breaker.rejections``      counter    breaker
-``playerstats.ratelimit.wait.duration`` histogram  steam.endpoint
-``playerstats.ratelimit.rejections``    counter    steam.endpoint
-``playerstats.ratelimit.slowdowns``     counter    steam.endpoint
-``playerstats.ratelimit.tokens``        gauge      (none): tokens left in the shared Steam budget
-``playerstats.shared_state.degraded``   gauge      (none): 1 while Redis is unreachable (in-process fall-back)
-``playerstats.cache.lookups``           counter    cache, cache.result (hit / miss)
-``playerstats.coalesced.waits``         counter    steam.endpoint
-``playerstats.merge.decisions``         counter    merge.decision, merge.reason
-======================================  =========  ==================================================
+============================================  =========  ==================================================
+instrument                                  kind       attributes
+============================================  =========  ==================================================
+``rpc.server.call.duration``                histogram  rpc.system, rpc.service, rpc.method, rpc.grpc.status_code
+``playerstats.rpc.first_message.duration``  histogram  rpc.system, rpc.service, rpc.method (streams: stats)
+``playerstats.rpc.errors``                  counter    those of rpc.server.call.duration, and error.reason
+``playerstats.steam.call.duration``         histogram  steam.endpoint, steam.outcome (one logical call)
+``playerstats.steam.attempts``              counter    steam.endpoint, steam.outcome (one HTTP attempt)
+``playerstats.steam.retries``               counter    steam.endpoint, error.class
+``playerstats.breaker.state``               gauge      breaker (0 closed, 1 half-open, 2 open)
+``playerstats.breaker.transitions``         counter    breaker, breaker.state (the new state)
+``playerstats.breaker.rejections``          counter    breaker
+``playerstats.ratelimit.wait.duration``     histogram  steam.endpoint
+``playerstats.ratelimit.rejections``        counter    steam.endpoint
+``playerstats.ratelimit.slowdowns``         counter    steam.endpoint
+``playerstats.ratelimit.tokens``            gauge      (none): tokens left in the shared Steam budget
+``playerstats.shared_state.degraded``       gauge      (none): 1 while Redis is unreachable (in-process fall-back)
+``playerstats.cache.lookups``               counter    cache, cache.result (hit / miss)
+``playerstats.coalesced.waits``             counter    steam.endpoint
+``playerstats.merge.decisions``             counter    merge.decision, merge.reason
+``playerstats.store.errors``                counter    store.operation (failed; the call was served without it)
+============================================  =========  ==================================================
 
+`rpc.system` is ``grpc`` on the gRPC port and ``connect_rpc`` on the HTTP face (`api.connect_http`); there
+`rpc.grpc.status_code` still holds the numeric gRPC code, so one panel covers both. `error.reason` is the ErrorInfo
+reason (``PROFILE_PRIVATE``, ...), or the code's name when the call ended without one (``CANCELLED``, ...).
 The aiohttp instrumentation adds ``http.client.request.duration`` per HTTP attempt.
 `steam.outcome` is ``ok``, ``cancelled`` or the error's ErrorInfo reason (``UPSTREAM_UNAVAILABLE``, ...).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Final
 
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
 from dbd_playerstats.upstream.events import BreakerState
 
@@ -46,12 +53,30 @@ class Metrics:
 
     def __init__(self, meter_provider: MeterProvider) -> None:
         meter = meter_provider.get_meter(METER_NAME)
+        self._tokens_source: Callable[[], float | None] | None = None
+        self._last_tokens: float | None = None
+        self._create_rpc_instruments(meter)
+        self._create_steam_instruments(meter)
+        self._create_state_instruments(meter)
+
+    def _create_rpc_instruments(self, meter: Meter) -> None:
         self._rpc_duration = meter.create_histogram(
             "rpc.server.call.duration",
             unit="s",
             description="Duration of gRPC calls handled by the server, by method and status code.",
             explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
         )
+        self._rpc_first_message = meter.create_histogram(
+            "playerstats.rpc.first_message.duration",
+            unit="s",
+            description="Time from the start of a streaming call to its first message (the stats), by method.",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        self._rpc_errors = meter.create_counter(
+            "playerstats.rpc.errors", unit="{call}", description="Calls that ended with an error, by ErrorInfo reason."
+        )
+
+    def _create_steam_instruments(self, meter: Meter) -> None:
         self._steam_call_duration = meter.create_histogram(
             "playerstats.steam.call.duration",
             unit="s",
@@ -85,9 +110,14 @@ class Metrics:
         self._ratelimit_slowdowns = meter.create_counter(
             "playerstats.ratelimit.slowdowns", unit="{event}", description="Budget pauses after a Steam 429."
         )
-        self._ratelimit_tokens = meter.create_gauge(
-            "playerstats.ratelimit.tokens", unit="{token}", description="Tokens left in the shared Steam budget."
+        meter.create_observable_gauge(
+            "playerstats.ratelimit.tokens",
+            callbacks=[self._observe_tokens],
+            unit="{token}",
+            description="Tokens left in the shared Steam budget (absent until the first Steam call).",
         )
+
+    def _create_state_instruments(self, meter: Meter) -> None:
         self._shared_state_degraded = meter.create_gauge(
             "playerstats.shared_state.degraded",
             unit="1",
@@ -103,13 +133,27 @@ class Metrics:
         self._merge_decisions = meter.create_counter(
             "playerstats.merge.decisions", unit="{decision}", description="Achievement snapshot merge decisions."
         )
-
-    def rpc_finished(self, service: str, method: str, code: int, duration_secs: float) -> None:
-        """One RPC ended with gRPC status `code` after `duration_secs`."""
-        self._rpc_duration.record(
-            duration_secs,
-            {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "rpc.grpc.status_code": code},
+        self._store_errors = meter.create_counter(
+            "playerstats.store.errors", unit="{error}", description="Store calls that failed (served around)."
         )
+
+    def rpc_finished(
+        self, service: str, method: str, code: int, duration_secs: float, *, system: str = "grpc", reason: str = ""
+    ) -> None:
+        """One RPC ended with gRPC status `code` after `duration_secs`; a failed one (`reason`) is counted too."""
+        attributes: dict[str, str | int] = {
+            "rpc.system": system,
+            "rpc.service": service,
+            "rpc.method": method,
+            "rpc.grpc.status_code": code,
+        }
+        self._rpc_duration.record(duration_secs, attributes)
+        if code != 0:
+            self._rpc_errors.add(1, {**attributes, "error.reason": reason})
+
+    def rpc_first_message(self, service: str, method: str, secs: float, *, system: str = "grpc") -> None:
+        """A streaming RPC yielded its first message `secs` after it started."""
+        self._rpc_first_message.record(secs, {"rpc.system": system, "rpc.service": service, "rpc.method": method})
 
     def steam_call_finished(self, endpoint: str, outcome: str, duration_secs: float) -> None:
         """One logical Steam call ended (all its attempts and waits included)."""
@@ -145,8 +189,16 @@ class Metrics:
         self._ratelimit_slowdowns.add(1, {"steam.endpoint": endpoint})
 
     def ratelimit_tokens(self, tokens: float) -> None:
-        """The shared budget now holds `tokens` tokens (for the limiter to report when it knows)."""
-        self._ratelimit_tokens.set(tokens)
+        """The shared budget now holds `tokens` tokens (used while no `observe_budget` source is set)."""
+        self._last_tokens = tokens
+
+    def observe_budget(self, source: Callable[[], float | None]) -> None:
+        """Read the budget gauge from `source` at each collection (None: nothing known yet)."""
+        self._tokens_source = source
+
+    def _observe_tokens(self, _options: CallbackOptions) -> Iterable[Observation]:
+        tokens = self._tokens_source() if self._tokens_source is not None else self._last_tokens
+        return [] if tokens is None else [Observation(tokens)]
 
     def shared_state_degraded(self, degraded: bool) -> None:
         """Breakers and budget switched to in-process (`degraded`) or back to Redis."""
@@ -163,6 +215,10 @@ class Metrics:
     def merge_decision(self, decision: str, reason: str = "") -> None:
         """A stored-vs-new achievements merge decided `decision` (e.g. ``accepted``, ``rejected``) for `reason`."""
         self._merge_decisions.add(1, {"merge.decision": decision, "merge.reason": reason})
+
+    def store_error(self, operation: str) -> None:
+        """A store call (``merge``, ``save_stats``, ``read``) failed; the request was served without it."""
+        self._store_errors.add(1, {"store.operation": operation})
 
 
 __all__ = ["BREAKER_STATE_VALUES", "METER_NAME", "SECONDS_BUCKETS", "Metrics"]

@@ -266,10 +266,14 @@ class Telemetry:
         ]
 
     def wrap_upstream(self, inner: Upstream) -> TracedUpstream:
-        """`inner` inside a `TracedUpstream`; subscribes the resilience observer when `inner` takes observers."""
+        """`inner` inside a `TracedUpstream`; subscribes the resilience observer when `inner` takes observers, and
+        reads the budget gauge from it when it knows its tokens."""
         add_observer = getattr(inner, "add_observer", None)
         if callable(add_observer):
             add_observer(self.resilience_observer)
+        budget_tokens = getattr(inner, "budget_tokens", None)
+        if callable(budget_tokens):
+            self.metrics.observe_budget(budget_tokens)
         return TracedUpstream(inner, tracer=self.tracer, metrics=self.metrics)
 
     def protect(self, secret: str) -> None:

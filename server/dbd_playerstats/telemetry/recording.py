@@ -38,6 +38,16 @@ _CURRENT_CALL: ContextVar[CallState | None] = ContextVar("playerstats_steam_call
 _ACTIVE_METRICS: ContextVar[Metrics | None] = ContextVar("playerstats_metrics", default=None)
 
 
+@dataclass(slots=True)
+class RpcOutcome:
+    """What the error boundary decided for the RPC in progress: the ErrorInfo reason it aborted with."""
+
+    reason: str = ""
+
+
+_RPC_OUTCOME: ContextVar[RpcOutcome | None] = ContextVar("playerstats_rpc_outcome", default=None)
+
+
 def current_call() -> CallState | None:
     """The logical Steam call this code runs in (None outside `TracedUpstream.call`)."""
     return _CURRENT_CALL.get()
@@ -66,6 +76,32 @@ def metrics_scope(metrics: Metrics) -> Iterator[Metrics]:
         yield metrics
     finally:
         _ACTIVE_METRICS.reset(token)
+
+
+@contextmanager
+def rpc_outcome() -> Iterator[RpcOutcome]:
+    """A fresh `RpcOutcome` for the block (one per RPC), filled by `record_rpc_error` from the handler."""
+    outcome = RpcOutcome()
+    token = _RPC_OUTCOME.set(outcome)
+    try:
+        yield outcome
+    finally:
+        _RPC_OUTCOME.reset(token)
+
+
+def record_rpc_error(reason: str) -> None:
+    """The RPC in progress is failing with ErrorInfo `reason` (`api.status.abort` calls this once per RPC)."""
+    outcome = _RPC_OUTCOME.get()
+    if outcome is not None:
+        outcome.reason = reason
+
+
+def record_store_error(operation: str) -> None:
+    """A store call failed and the request goes on without it: counted per `operation`."""
+    record_event("store.error", operation=operation)
+    metrics = _ACTIVE_METRICS.get()
+    if metrics is not None:
+        metrics.store_error(operation)
 
 
 def record_event(name: str, **attributes: AttributeValue) -> None:
@@ -104,6 +140,7 @@ def record_merge_decision(decision: str, *, reason: str = "", **attributes: Attr
 
 __all__ = [
     "CallState",
+    "RpcOutcome",
     "active_metrics",
     "current_call",
     "metrics_scope",
@@ -111,5 +148,8 @@ __all__ = [
     "record_coalesced_wait",
     "record_event",
     "record_merge_decision",
+    "record_rpc_error",
+    "record_store_error",
+    "rpc_outcome",
     "steam_call",
 ]

@@ -24,7 +24,9 @@ of `api.quota` keep one `InMemoryTokenBucket` per caller and take tokens with `t
 of `reserve` (an in-process bucket needs no I/O).
 
 `RateLimiter` is what the resilient upstream uses: ``acquire(deadline)`` and ``slow_down(retry_after)``, emitting
-RateLimitWaited / RateLimitRejected / RateLimitSlowedDown.
+RateLimitWaited / RateLimitRejected / RateLimitSlowedDown. It also keeps the tokens left after its latest grant
+(``burst - (TAT - now) / T``, 0 after a refusal or a pause) and `budget_tokens` refills that at the sustained rate,
+which is the budget gauge of the dashboards (for a Redis bucket: as this replica last saw it).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Reservation:
     due: float
     mark: float
     origin: str = "local"
+    tokens_left: float | None = None
 
 
 class TokenBucket(Protocol):
@@ -116,7 +119,8 @@ class InMemoryTokenBucket:
         if wait > 0 and wait >= max_wait_secs:
             raise TokenUnavailable(wait)
         self._tat = tat + self._interval
-        return Reservation(wait, due, self._tat)
+        tokens_left = (self._tolerance + self._interval - (self._tat - now)) / self._interval
+        return Reservation(wait, due, self._tat, tokens_left=max(0.0, tokens_left))
 
     async def refund(self, reservation: Reservation) -> None:
         if self._tat == reservation.mark:
@@ -152,11 +156,28 @@ class RateLimiter:
         default_pause_secs: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         emit: Callable[[ResilienceEvent], None],
+        policy: RateLimitPolicy | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._bucket = bucket
         self._default_pause_secs = default_pause_secs
         self._sleep = sleep
         self._emit = emit
+        self._policy = policy
+        self._clock = clock
+        self._tokens: tuple[float, float] | None = None  # (tokens left, when) after the latest grant or refusal
+
+    def budget_tokens(self) -> float | None:
+        """Tokens in the budget now, refilled at the sustained rate since the latest grant (None: none yet)."""
+        if self._tokens is None or self._policy is None:
+            return None
+        tokens, at = self._tokens
+        refilled = max(0.0, self._clock() - at) / self._policy.interval_secs
+        return min(float(self._policy.burst), tokens + refilled)
+
+    def _note_tokens(self, tokens: float | None, at: float | None = None) -> None:
+        if tokens is not None:
+            self._tokens = (tokens, self._clock() if at is None else at)
 
     async def acquire(self, deadline: Deadline, endpoint: str, *, steam_id: str | None = None) -> float:
         """Wait for a token due before `deadline`; return the seconds waited.
@@ -169,6 +190,7 @@ class RateLimiter:
             try:
                 reservation = await self._bucket.reserve(deadline.remaining())
             except TokenUnavailable as exc:
+                self._note_tokens(0.0)
                 self._emit(RateLimitRejected(endpoint, exc.retry_after_secs))
                 raise RateLimitExceededError(
                     f"the Steam call budget has no token for {endpoint} within the deadline "
@@ -176,6 +198,7 @@ class RateLimiter:
                     steam_id=steam_id,
                     retry_after=exc.retry_after_secs,
                 ) from None
+            self._note_tokens(reservation.tokens_left)
             if reservation.wait_secs <= 0:
                 break
             try:
@@ -194,6 +217,7 @@ class RateLimiter:
         """Steam answered 429: pause every token grant for Retry-After (or the default pause); return it."""
         pause = self._default_pause_secs if retry_after_secs is None else max(retry_after_secs, 0.0)
         await self._bucket.pause(pause)
+        self._note_tokens(0.0, at=self._clock() + pause)  # drained, and nothing refills before the pause ends
         self._emit(RateLimitSlowedDown(endpoint, pause))
         return pause
 

@@ -141,7 +141,10 @@ class RedisTokenBucket:
         wait_secs = int(reply[1]) / MICROS
         if int(reply[0]) != 1:
             raise TokenUnavailable(wait_secs)
-        return Reservation(wait_secs, float(int(reply[2])), float(int(reply[3])), origin="shared")
+        due, mark = int(reply[2]), int(reply[3])
+        debt_us = mark - (due - int(reply[1]))  # TAT - now, in the script's microseconds
+        tokens_left = max(0.0, (self._tolerance_us + self._interval_us - debt_us) / self._interval_us)
+        return Reservation(wait_secs, float(due), float(mark), origin="shared", tokens_left=tokens_left)
 
     async def refund(self, reservation: Reservation) -> None:
         """Give back `reservation`'s token if no later one was reserved (best effort, like in memory)."""

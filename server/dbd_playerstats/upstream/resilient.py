@@ -94,6 +94,8 @@ class ResilientUpstream:
             default_pause_secs=policy.rate_limit.interval_secs,
             sleep=sleep,
             emit=self._emit,
+            policy=policy.rate_limit,
+            clock=clock,
         )
 
     @classmethod
@@ -126,6 +128,10 @@ class ResilientUpstream:
     def add_observer(self, observer: ResilienceObserver) -> None:
         """Send every later event to `observer` too (synchronously, in the caller's task)."""
         self._observers.append(observer)
+
+    def budget_tokens(self) -> float | None:
+        """Tokens in the Steam budget now, as the limiter last saw them (None before the first Steam call)."""
+        return self.limiter.budget_tokens()
 
     async def initialize(self) -> None:
         """Prepare shared storage (nothing to do in memory). An unreachable Redis is not an error: see `shared`."""
