@@ -6,8 +6,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 
+from dbd_playerstats.api.listener import server_options
 from dbd_playerstats.config.__main__ import main as config_main
 from dbd_playerstats.config.declare import every_var, read_group
 from dbd_playerstats.config.settings import DEFAULTS, ConfigError, Secret, Settings
@@ -305,3 +307,28 @@ def test_every_declared_sampler_name_builds_a_sampler(name: str) -> None:
     """Every sampler name the declaration accepts is one `TelemetrySettings` can build."""
     settings = TelemetrySettings.from_env({"OTEL_TRACES_SAMPLER": name, "OTEL_TRACES_SAMPLER_ARG": "0.5"})
     assert settings.build_sampler() is not None
+
+
+GRPC_ARGUMENT_VARIABLES = {
+    "PLAYERSTATS_MAX_RECV_MSG_BYTES": "2147483647",
+    "PLAYERSTATS_MAX_SEND_MSG_BYTES": "2147483647",
+    "PLAYERSTATS_MAX_CONCURRENT_STREAMS": "2147483647",
+    "PLAYERSTATS_MAX_PING_STRIKES": "2147483647",
+    "PLAYERSTATS_KEEPALIVE_TIME_SECS": "2147483",
+    "PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS": "2147483",
+    "PLAYERSTATS_MIN_PING_INTERVAL_SECS": "2147483",
+    "PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "2147483",
+    "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS": "2147483",
+}
+"""The largest value each variable that becomes a gRPC channel argument (a C int) accepts."""
+
+
+async def test_the_largest_accepted_limits_are_channel_arguments_grpc_takes() -> None:
+    """Each limit's upper bound still builds a server; one more is a start-up error, not a late OverflowError."""
+    limits = Settings.from_env(GRPC_ARGUMENT_VARIABLES).limits
+    server = grpc.aio.server(options=server_options(limits))
+    await server.stop(None)
+    for name, largest in GRPC_ARGUMENT_VARIABLES.items():
+        too_large = str(int(largest) + 1)
+        with pytest.raises(ConfigError, match=f"invalid {name}='{too_large}': expected a .* to {largest}$"):
+            Settings.from_env({name: too_large})

@@ -23,20 +23,27 @@ def number(*, minimum: float, maximum: float | None = None) -> Kind[float]:
             raise ValueError(raw)
         return value
 
-    allowed = f"a number >= {minimum:g}" if maximum is None else f"a number from {minimum:g} to {maximum:g}"
+    low = _decimal(minimum)
+    allowed = f"a number >= {low}" if maximum is None else f"a number from {low} to {_decimal(maximum)}"
     return Kind(allowed, convert)
 
 
-def whole(*, minimum: int) -> Kind[int]:
-    """An int >= `minimum`."""
+def _decimal(value: float) -> str:
+    """`value` as written by hand (`2147483`, `0.05`), never in exponent notation."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def whole(*, minimum: int, maximum: int | None = None) -> Kind[int]:
+    """An int >= `minimum` (and <= `maximum` when given)."""
 
     def convert(raw: str) -> int:
         value = int(raw)
-        if value < minimum:
+        if value < minimum or (maximum is not None and value > maximum):
             raise ValueError(raw)
         return value
 
-    return Kind(f"a whole number >= {minimum}", convert)
+    allowed = f"a whole number >= {minimum}" if maximum is None else f"a whole number from {minimum} to {maximum}"
+    return Kind(allowed, convert)
 
 
 def _boolean(raw: str) -> bool:

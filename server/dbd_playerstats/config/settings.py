@@ -21,6 +21,10 @@ from dbd_playerstats.config.secrets import Secret, SecretUrl
 from dbd_playerstats.config.tls import TlsSettings
 
 MIB = 1024 * 1024
+GRPC_INT_MAX = 2**31 - 1
+"""gRPC channel arguments are C ints: a larger value would fail `grpc.aio.server()` long after start-up began."""
+GRPC_SECS_MAX = GRPC_INT_MAX // 1000
+"""The longest time, in seconds, a channel argument in milliseconds can hold (about 24.8 days)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,15 +203,21 @@ class LimitsSettings:
     )
     caller_burst: int = var("PLAYERSTATS_CALLER_BURST", "20", whole(minimum=1), "per-caller bucket size")
     max_receive_message_bytes: int = var(
-        "PLAYERSTATS_MAX_RECV_MSG_BYTES", str(1 * MIB), whole(minimum=1024), "largest request message"
+        "PLAYERSTATS_MAX_RECV_MSG_BYTES",
+        str(1 * MIB),
+        whole(minimum=1024, maximum=GRPC_INT_MAX),
+        "largest request message",
     )
     max_send_message_bytes: int = var(
-        "PLAYERSTATS_MAX_SEND_MSG_BYTES", str(4 * MIB), whole(minimum=64 * 1024), "largest response message"
+        "PLAYERSTATS_MAX_SEND_MSG_BYTES",
+        str(4 * MIB),
+        whole(minimum=64 * 1024, maximum=GRPC_INT_MAX),
+        "largest response message",
     )
     max_concurrent_streams: int = var(
         "PLAYERSTATS_MAX_CONCURRENT_STREAMS",
         "100",
-        whole(minimum=1),
+        whole(minimum=1, maximum=GRPC_INT_MAX),
         "HTTP/2 streams (calls) at once on one connection",
     )
     max_concurrent_rpcs: int = var(
@@ -217,16 +227,22 @@ class LimitsSettings:
         "RPCs in flight on the whole server, health included; beyond: `RESOURCE_EXHAUSTED`; `0` = no cap",
     )
     keepalive_time_secs: float = var(
-        "PLAYERSTATS_KEEPALIVE_TIME_SECS", "60", number(minimum=1), "the server pings connections idle this long"
+        "PLAYERSTATS_KEEPALIVE_TIME_SECS",
+        "60",
+        number(minimum=1, maximum=GRPC_SECS_MAX),
+        "the server pings connections idle this long",
     )
     keepalive_timeout_secs: float = var(
         "PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS",
         "20",
-        number(minimum=1),
+        number(minimum=1, maximum=GRPC_SECS_MAX),
         "and drops those that do not answer the ping within this",
     )
     min_ping_interval_secs: float = var(
-        "PLAYERSTATS_MIN_PING_INTERVAL_SECS", "10", number(minimum=0), "a client pinging more often earns a strike"
+        "PLAYERSTATS_MIN_PING_INTERVAL_SECS",
+        "10",
+        number(minimum=0, maximum=GRPC_SECS_MAX),
+        "a client pinging more often earns a strike",
     )
     permit_pings_without_calls: bool = var(
         "PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS",
@@ -235,18 +251,21 @@ class LimitsSettings:
         "clients may keep idle connections alive with pings (`false`: a ping with no call in flight is a strike)",
     )
     max_ping_strikes: int = var(
-        "PLAYERSTATS_MAX_PING_STRIKES", "2", whole(minimum=0), "strikes before GOAWAY `too_many_pings`; `0` = never"
+        "PLAYERSTATS_MAX_PING_STRIKES",
+        "2",
+        whole(minimum=0, maximum=GRPC_INT_MAX),
+        "strikes before GOAWAY `too_many_pings`; `0` = never",
     )
     max_connection_age_secs: float = var(
         "PLAYERSTATS_MAX_CONNECTION_AGE_SECS",
         "1800",
-        number(minimum=0),
+        number(minimum=0, maximum=GRPC_SECS_MAX),
         "GOAWAY after this age (+-10 %); `0` = connections live forever",
     )
     max_connection_age_grace_secs: float = var(
         "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS",
         "60",
-        number(minimum=0),
+        number(minimum=0, maximum=GRPC_SECS_MAX),
         "after that GOAWAY, how long calls in flight may finish",
     )
 
