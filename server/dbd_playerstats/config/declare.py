@@ -80,26 +80,27 @@ class Check(Protocol):
     def __call__(self, group: Any) -> None:
         """Raise ConfigError naming the variable to change when the group's values do not fit together."""
 
-    def rule(self, group: type, field: str) -> str:
-        """What this check adds to `field`'s allowed values, for the README ("" when it does not concern it)."""
+    def rule(self, group: type, name: str) -> str:
+        """What this check adds to field `name`'s allowed values, for the README ("" when it does not concern it)."""
 
 
 @dataclass(frozen=True, slots=True)
 class AtLeast:
-    """`field` must not be below `floor` (a backoff cap below its base, an RPC budget below one attempt's)."""
+    """Field `attribute` must not be below field `floor` (a backoff cap below its base, an RPC budget below one
+    attempt's)."""
 
-    field: str
+    attribute: str
     floor: str
 
     def __call__(self, group: Any) -> None:
-        value, floor = getattr(group, self.field), getattr(group, self.floor)
+        value, floor = getattr(group, self.attribute), getattr(group, self.floor)
         if value < floor:
             floor_name = var_of(type(group), self.floor).name
-            name = var_of(type(group), self.field).name
+            name = var_of(type(group), self.attribute).name
             raise invalid(name, f"{value:g}", f"must be at least {floor_name} ({floor:g})")
 
-    def rule(self, group: type, field: str) -> str:
-        return f"at least {var_of(group, self.floor).name}" if field == self.field else ""
+    def rule(self, group: type, name: str) -> str:
+        return f"at least {var_of(group, self.floor).name}" if name == self.attribute else ""
 
 
 def declared(group: type) -> list[tuple[str, Var[Any]]]:

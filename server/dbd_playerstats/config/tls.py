@@ -35,13 +35,13 @@ class TlsFiles:
         if tls.client_ca_file is not None:
             _pem_certificates(ca_var, tls.client_ca_file, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
 
-    def rule(self, group: type, field: str) -> str:
+    def rule(self, group: type, name: str) -> str:
         cert, key = var_of(group, "cert_file").name, var_of(group, "key_file").name
         return {
             "cert_file": f"when set: a file of PEM certificates, and {key} is needed",
             "key_file": f"when set: the unencrypted PEM private key of {cert}, which is needed",
             "client_ca_file": f"when set: a file of PEM certificates, and {cert} is needed",
-        }.get(field, "")
+        }.get(name, "")
 
 
 @dataclass(frozen=True, slots=True)
