@@ -1,13 +1,17 @@
 """Assembly: settings -> Steam client -> upstream policy -> fetcher -> servicer -> a listening grpc.aio server.
 
 `build_server` is used by the console script, the tests and the benchmark alike, so all of them run the same
-server. It must be awaited inside the running event loop (grpc.aio binds the server to it).
+server. It must be awaited inside the running event loop (grpc.aio binds the server to it). Each step that opens
+something registers its closing on one `AsyncExitStack`: when a later step fails, what the earlier ones opened is
+closed, last opened first, and the error propagates as raised; on success the stack goes to `RunningServer`.
+The steps open in the order that makes unwinding the stack today's order of shutdown (see `RunningServer.stop`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -29,6 +33,7 @@ from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.store import AchievementStore, MergePolicy, open_store
 from dbd_playerstats.telemetry import Telemetry
 from dbd_playerstats.upstream import ResilientUpstream, SharedState, SharedStateListener
+from dbd_playerstats.upstream.protocol import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ this replica runs on its in-process fall-back. SERVICE_NAME stays SERVING either
 
 @dataclass
 class RunningServer:
-    """A started server, its bound port and what must be closed with it."""
+    """A started server, its bound port and what must be closed with it (`resources`, from `build_server`)."""
 
     server: grpc.aio.Server
     port: int
@@ -51,24 +56,24 @@ class RunningServer:
     fetcher: PlayerFetcher | None = None
     upstream: ResilientUpstream | None = None
     http: ConnectHttpServer | None = None  # the Connect face, when PLAYERSTATS_HTTP_LISTEN is set
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None) -> None:
-        """Graceful stop: health NOT_SERVING first, then in-flight RPCs get `grace` seconds, then close Steam."""
+        """Graceful stop: health NOT_SERVING first, then in-flight RPCs get `grace` seconds, then close Steam.
+
+        Then `resources` unwinds, last opened first: wait for store writes and close the fetcher (its background
+        catalog refreshes), close the store, close the upstream (the Redis connections of the shared state). The
+        stack's own server stop and session close are no-ops by then.
+        """
         if self._stopped:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()
         http_stop = self.http.stop(grace) if self.http is not None else asyncio.sleep(0)
         await asyncio.gather(self.server.stop(grace), http_stop)  # both ports drain within the one grace
-        await self.session.close()
-        if self.fetcher is not None:
-            await self.fetcher.wait_for_store_writes()  # merges outlive cancelled RPCs: let them commit
-            await self.fetcher.aclose()  # background catalog refreshes
-        if self.store is not None:
-            await self.store.close()
-        if self.upstream is not None:
-            await self.upstream.aclose()  # the Redis connections of the shared state
+        await self.session.close()  # no RPC is left to call Steam
+        await self.resources.aclose()
 
 
 def _shared_state_health(servicer: health.aio.HealthServicer) -> SharedStateListener:
@@ -81,40 +86,69 @@ def _shared_state_health(servicer: health.aio.HealthServicer) -> SharedStateList
     return set_status
 
 
-async def _start_http_face(
-    running: RunningServer,
-    settings: Settings,
-    servicer: PlayerStatsServicer,
-    quota: CallerQuota | None,
-    telemetry: Telemetry,
-) -> None:
-    """The same servicer, quota and telemetry behind the Connect (JSON/HTTP) face; `running` stopped on failure."""
-    try:
-        running.http = await start_connect_http(settings, servicer, quota=quota, telemetry=telemetry)
-    except BaseException:
-        await running.stop(None)
-        raise
-
-
 async def build_server(
     settings: Settings, *, listen: str | None = None, telemetry: Telemetry | None = None
 ) -> RunningServer:
     """Create, bind and start the server; `listen` overrides settings.server.listen (tests use 127.0.0.1:0).
 
     `telemetry` (None: `Telemetry.disabled()`) gets the SERVER/Steam/HTTP spans, metrics and the Steam key to
-    redact; its owner shuts it down, not `RunningServer.stop`.
+    redact; its owner shuts it down, not `RunningServer.stop`. When a step fails, everything opened before it is
+    closed and its error (StoreError naming DATABASE_URL, OSError naming PLAYERSTATS_LISTEN, ...) propagates.
     """
     address = listen or settings.server.listen
     telemetry = telemetry if telemetry is not None else Telemetry.disabled()
     telemetry.protect(settings.steam.api_key.get())
     telemetry.protect(settings.shared_state.redis_url.password())  # in case a Redis error message quotes it
     credentials = server_credentials(settings.tls)  # read before anything needs closing
-    store = await open_store(settings.store)  # StoreError (an OSError) names DATABASE_URL / PLAYERSTATS_DATA_DIR
-    try:
-        await store.migrate()
-    except BaseException:
-        await store.close()
-        raise
+    async with AsyncExitStack() as stack:
+        upstream, traced_upstream = await _open_upstream(stack, settings, telemetry)
+        store = await _open_store(stack, settings)
+        session = _open_session(stack, telemetry)
+        fetcher = _open_fetcher(
+            stack, settings, session=session, traced_upstream=traced_upstream, store=store, telemetry=telemetry
+        )
+        server, health_servicer, servicer, quota = _assemble_server(stack, settings, fetcher, telemetry)
+        port = await _listen(server, address, credentials)
+        http = await _open_http_face(stack, settings, servicer, quota, telemetry)
+        await _announce_health(health_servicer, upstream.shared)
+        running = RunningServer(
+            server=server,
+            port=port,
+            health=health_servicer,
+            session=session,
+            store=store,
+            fetcher=fetcher,
+            upstream=upstream,
+            http=http,
+            resources=stack.pop_all(),  # from here on, closing is `running.stop`'s job
+        )
+    log.info("listening on %s (port %d, %s)", address, port, settings.tls.mode)
+    return running
+
+
+async def _open_upstream(
+    stack: AsyncExitStack, settings: Settings, telemetry: Telemetry
+) -> tuple[ResilientUpstream, Upstream]:
+    """The resilient upstream (Redis-shared when REDIS_URL is set) and its traced view; closed last at shutdown."""
+    shared_settings = settings.shared_state
+    shared = SharedState.from_settings(shared_settings, settings.resilience) if shared_settings.enabled else None
+    upstream = ResilientUpstream.from_settings(settings.resilience, shared=shared)
+    stack.push_async_callback(upstream.aclose)  # the Redis connections and the shared state's task
+    traced_upstream = telemetry.wrap_upstream(upstream)  # the logical-call span around whichever upstream
+    await upstream.initialize()  # after wrap_upstream: telemetry sees the start-up state; Redis down is no error
+    return upstream, traced_upstream
+
+
+async def _open_store(stack: AsyncExitStack, settings: Settings) -> AchievementStore:
+    """The migrated store; StoreError (an OSError) names DATABASE_URL / PLAYERSTATS_DATA_DIR."""
+    store = await open_store(settings.store)
+    stack.push_async_callback(store.close)
+    await store.migrate()
+    return store
+
+
+def _open_session(stack: AsyncExitStack, telemetry: Telemetry) -> aiohttp.ClientSession:
+    """The one HTTP session every Steam call uses."""
     session = aiohttp.ClientSession(
         # No connection cap: the shared Steam budget (token bucket) already bounds Steam traffic, and a cap would
         # make a stats call wait for a connection held by someone's slow achievements call (stats first).
@@ -122,12 +156,21 @@ async def build_server(
         headers={"User-Agent": "dbd-playerstats/0.1"},
         trace_configs=telemetry.aiohttp_trace_configs(),
     )
+    stack.push_async_callback(session.close)
+    return session
+
+
+def _open_fetcher(
+    stack: AsyncExitStack,
+    settings: Settings,
+    *,
+    session: aiohttp.ClientSession,
+    traced_upstream: Upstream,
+    store: AchievementStore,
+    telemetry: Telemetry,
+) -> PlayerFetcher:
+    """Steam client, catalog and the fetcher that serves one request's parts."""
     steam = SteamClient(session, base_url=settings.steam.base_url, api_key=settings.steam.api_key.get())
-    shared_settings = settings.shared_state
-    shared = SharedState.from_settings(shared_settings, settings.resilience) if shared_settings.enabled else None
-    upstream = ResilientUpstream.from_settings(settings.resilience, shared=shared)
-    traced_upstream = telemetry.wrap_upstream(upstream)  # the logical-call span around whichever upstream
-    await upstream.initialize()  # after wrap_upstream: telemetry sees the start-up state; Redis down is no error
     catalog = Catalog(
         steam,
         traced_upstream,
@@ -145,31 +188,57 @@ async def build_server(
         tracer=telemetry.tracer,  # the coalesced.wait spans
     )
 
+    async def close_fetcher() -> None:
+        await fetcher.wait_for_store_writes()  # merges outlive cancelled RPCs: let them commit
+        await fetcher.aclose()  # background catalog refreshes
+
+    stack.push_async_callback(close_fetcher)
+    return fetcher
+
+
+def _assemble_server(
+    stack: AsyncExitStack, settings: Settings, fetcher: PlayerFetcher, telemetry: Telemetry
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, PlayerStatsServicer, CallerQuota | None]:
+    """The grpc.aio server with its interceptors, limits, services, health, channelz and reflection (not yet
+    bound), and the servicer and quota the Connect face shares with it."""
     limits = settings.limits
     quota = quota_interceptor(limits.caller_quota_per_min, limits.caller_burst, service=SERVICE_NAME)
     server = grpc.aio.server(
         interceptors=[
             *telemetry.server_interceptors(),  # SERVER span, RPC metrics and log line; health excluded
-            # Per-caller quota, innermost: it runs after any telemetry interceptor placed before it.
-            quota,
+            quota,  # per-caller quota, innermost: it runs after any telemetry interceptor placed before it
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=max_concurrent_rpcs(limits),
     )
+    stack.push_async_callback(server.stop, None)  # a no-op for a server never started
     servicer = PlayerStatsServicer(fetcher, overall_timeout_secs=settings.resilience.overall_timeout_secs)
     pb_grpc.add_PlayerStatsServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     channelz.add_channelz_servicer(server)  # live channel, server and socket counters for grpcurl
-    reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            CHANNELZ_SERVICE,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection((SERVICE_NAME, health_name, CHANNELZ_SERVICE, reflection.SERVICE_NAME), server)
+    return server, health_servicer, servicer, quota.quota
+
+
+async def _open_http_face(
+    stack: AsyncExitStack,
+    settings: Settings,
+    servicer: PlayerStatsServicer,
+    quota: CallerQuota | None,
+    telemetry: Telemetry,
+) -> ConnectHttpServer | None:
+    """The same servicer, quota and telemetry behind the Connect (JSON/HTTP) face, when PLAYERSTATS_HTTP_LISTEN
+    is set; OSError naming the variable when it cannot listen."""
+    http = await start_connect_http(settings, servicer, quota=quota, telemetry=telemetry)
+    if http is not None:
+        stack.push_async_callback(http.stop, None)  # a no-op once `RunningServer.stop` drained it
+    return http
+
+
+async def _listen(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Bind `address` (TLS when `credentials`) and start serving; the bound port."""
     try:
         port = (
             server.add_secure_port(address, credentials)
@@ -177,29 +246,19 @@ async def build_server(
             else server.add_insecure_port(address)
         )
     except RuntimeError as exc:
-        await session.close()
-        await store.close()
-        await upstream.aclose()
         raise OSError(f"cannot listen on PLAYERSTATS_LISTEN={address!r}: {exc}") from None
     await server.start()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    return port
+
+
+async def _announce_health(servicer: health.aio.HealthServicer, shared: SharedState | None) -> None:
+    """SERVING for the server and PlayerStatsService; SHARED_STATE_SERVICE follows the shared state, if any."""
+    await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     if shared is not None:
-        shared_state_health = _shared_state_health(health_servicer)
+        shared_state_health = _shared_state_health(servicer)
         await shared_state_health(shared.degraded)
         shared.add_listener(shared_state_health)
-    log.info("listening on %s (port %d, %s)", address, port, settings.tls.mode)
-    running = RunningServer(
-        server=server,
-        port=port,
-        health=health_servicer,
-        session=session,
-        store=store,
-        fetcher=fetcher,
-        upstream=upstream,
-    )
-    await _start_http_face(running, settings, servicer, quota.quota, telemetry)
-    return running
 
 
 __all__ = ["CHANNELZ_SERVICE", "SERVICE_NAME", "SHARED_STATE_SERVICE", "RunningServer", "build_server"]

@@ -12,7 +12,7 @@ import sys
 from opentelemetry import metrics, trace
 
 from dbd_playerstats.app import build_server
-from dbd_playerstats.config.settings import ConfigError, Settings
+from dbd_playerstats.config import ConfigError, Settings
 from dbd_playerstats.telemetry import Redactor, Telemetry, TelemetrySettings, configure_logging
 
 log = logging.getLogger("dbd_playerstats")
@@ -21,23 +21,25 @@ log = logging.getLogger("dbd_playerstats")
 async def serve(settings: Settings, telemetry: Telemetry | None = None) -> None:
     """Run until a termination signal, then drain in-flight RPCs for PLAYERSTATS_GRACE_SECS."""
     running = await build_server(settings, telemetry=telemetry)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"playerstats-server listening on port {running.port}", flush=True)
-    if running.http is not None:
-        print(f"playerstats-server Connect (JSON/HTTP) on port {running.http.port}", flush=True)
-    await stop.wait()
-    log.info(
-        "shutting down: health NOT_SERVING, port open %.1fs more, then draining for up to %.1fs",
-        settings.server.drain_delay_secs,
-        settings.server.grace_secs,
-    )
-    await running.health.enter_graceful_shutdown()
-    if settings.server.drain_delay_secs > 0:
-        await asyncio.sleep(settings.server.drain_delay_secs)  # pollers read NOT_SERVING while the port is open
-    await running.stop(settings.server.grace_secs)
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"playerstats-server listening on port {running.port}", flush=True)
+        if running.http is not None:
+            print(f"playerstats-server Connect (JSON/HTTP) on port {running.http.port}", flush=True)
+        await stop.wait()
+        log.info(
+            "shutting down: health NOT_SERVING, port open %.1fs more, then draining for up to %.1fs",
+            settings.server.drain_delay_secs,
+            settings.server.grace_secs,
+        )
+        await running.health.enter_graceful_shutdown()
+        if settings.server.drain_delay_secs > 0:
+            await asyncio.sleep(settings.server.drain_delay_secs)  # pollers read NOT_SERVING while the port is open
+    finally:
+        await running.stop(settings.server.grace_secs)  # also when waiting ended otherwise (cancelled, an error)
     log.info("stopped")
 
 

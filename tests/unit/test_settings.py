@@ -6,12 +6,22 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 
+from dbd_playerstats.api.listener import server_options
+from dbd_playerstats.config.__main__ import main as config_main
+from dbd_playerstats.config.declare import every_var, read_group
 from dbd_playerstats.config.settings import DEFAULTS, ConfigError, Secret, Settings
+from dbd_playerstats.config.table import BEGIN, DOCUMENTED, END, markdown_table, table_in
+from dbd_playerstats.config.telemetry import SAMPLERS, TelemetryVariables
+from dbd_playerstats.telemetry import TelemetrySettings
 
 if TYPE_CHECKING:
     from tests.conftest import Pki
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_defaults_match_the_documented_values() -> None:
@@ -224,3 +234,102 @@ def test_bad_tls_files_stop_start_up_naming_the_variable(pki: Pki, tmp_path: Pat
     message = str(info.value)
     assert fragment.format(**paths) in message
     assert "\n" not in message
+
+
+def test_the_readme_table_is_the_one_printed_from_the_declarations() -> None:
+    """The README's configuration table is exactly `python -m dbd_playerstats.config` (regenerate it, never edit)."""
+    assert table_in(README.read_text(encoding="utf-8")) == markdown_table()
+
+
+def test_the_table_has_one_row_per_declared_variable_and_no_name_twice() -> None:
+    """Every declared variable, the telemetry ones too, is a row; no two declarations read the same variable."""
+    names = [declared.name for root in DOCUMENTED for _, _, declared in every_var(root)]
+    assert len(names) == len(set(names))
+    rows = markdown_table().splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == names
+    assert set(DEFAULTS) < set(names)
+
+
+def test_direct_construction_has_the_declared_defaults() -> None:
+    """`Settings()` (as tests and library callers build it) equals the settings of an empty environment."""
+    assert Settings() == Settings.from_env({})
+    assert TelemetryVariables() == read_group(TelemetryVariables, {})
+
+
+def test_the_config_command_prints_and_writes_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without arguments it prints the table; `--write FILE` replaces only what is between FILE's markers."""
+    assert config_main([]) == 0
+    assert capsys.readouterr().out == markdown_table()
+    document = tmp_path / "doc.md"
+    document.write_text(f"before\n{BEGIN}\nstale rows\n{END}\nafter\n", encoding="utf-8")
+    assert config_main(["--write", str(document)]) == 0
+    written = document.read_text(encoding="utf-8")
+    assert written.startswith(f"before\n{BEGIN}\n")
+    assert written.endswith(f"{END}\nafter\n")
+    assert table_in(written) == markdown_table()
+    unmarked = tmp_path / "plain.md"
+    unmarked.write_text("no markers\n", encoding="utf-8")
+    assert config_main(["--write", str(unmarked)]) == 1
+    assert "markers" in capsys.readouterr().err
+    assert unmarked.read_text(encoding="utf-8") == "no markers\n"
+
+
+def test_an_empty_value_is_an_error_except_for_the_opentelemetry_variables() -> None:
+    """`PLAYERSTATS_GRACE_SECS=` is refused; an empty `OTEL_*` value means unset, as the SDK reads it."""
+    with pytest.raises(ConfigError, match="invalid PLAYERSTATS_GRACE_SECS='': expected a number >= 0"):
+        Settings.from_env({"PLAYERSTATS_GRACE_SECS": ""})
+    assert TelemetrySettings.from_env({"OTEL_TRACES_SAMPLER": " ", "OTEL_SERVICE_NAME": ""}) == TelemetrySettings()
+
+
+def test_every_telemetry_variable_is_read() -> None:
+    """Each declared OpenTelemetry variable changes what is read when set (none is documented but ignored)."""
+    changed = {
+        "OTEL_SERVICE_NAME": "other",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:4317",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://metrics:4317",
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.5",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_SDK_DISABLED": "true",
+        "PLAYERSTATS_METRICS_PORT": "9464",
+    }
+    protocol = "OTEL_EXPORTER_OTLP_PROTOCOL"  # its one allowed value is the default
+    assert {*changed, protocol} == {declared.name for _, _, declared in every_var(TelemetryVariables)}
+    base = read_group(TelemetryVariables, {})
+    for name, value in changed.items():
+        assert read_group(TelemetryVariables, {name: value}) != base, name
+    assert read_group(TelemetryVariables, {protocol: "grpc"}) == base
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_every_declared_sampler_name_builds_a_sampler(name: str) -> None:
+    """Every sampler name the declaration accepts is one `TelemetrySettings` can build."""
+    settings = TelemetrySettings.from_env({"OTEL_TRACES_SAMPLER": name, "OTEL_TRACES_SAMPLER_ARG": "0.5"})
+    assert settings.build_sampler() is not None
+
+
+GRPC_ARGUMENT_VARIABLES = {
+    "PLAYERSTATS_MAX_RECV_MSG_BYTES": "2147483647",
+    "PLAYERSTATS_MAX_SEND_MSG_BYTES": "2147483647",
+    "PLAYERSTATS_MAX_CONCURRENT_STREAMS": "2147483647",
+    "PLAYERSTATS_MAX_PING_STRIKES": "2147483647",
+    "PLAYERSTATS_KEEPALIVE_TIME_SECS": "2147483",
+    "PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS": "2147483",
+    "PLAYERSTATS_MIN_PING_INTERVAL_SECS": "2147483",
+    "PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "2147483",
+    "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS": "2147483",
+}
+"""The largest value each variable that becomes a gRPC channel argument (a C int) accepts."""
+
+
+async def test_the_largest_accepted_limits_are_channel_arguments_grpc_takes() -> None:
+    """Each limit's upper bound still builds a server; one more is a start-up error, not a late OverflowError."""
+    limits = Settings.from_env(GRPC_ARGUMENT_VARIABLES).limits
+    server = grpc.aio.server(options=server_options(limits))
+    await server.stop(None)
+    for name, largest in GRPC_ARGUMENT_VARIABLES.items():
+        too_large = str(int(largest) + 1)
+        with pytest.raises(ConfigError, match=f"invalid {name}='{too_large}': expected a .* to {largest}$"):
+            Settings.from_env({name: too_large})

@@ -1,169 +1,71 @@
 """The service's whole configuration: one frozen value, read from the environment once at start-up.
 
-`Settings.from_env(os.environ)` is pure (no import-time cache), so tests build settings directly. A bad value
-raises `ConfigError` whose message is the one line printed at start-up: the variable, the value and what is
-allowed. Defaults live in `DEFAULTS`, the single place the README's configuration table is checked against.
-The only I/O is reading the TLS files named by `PLAYERSTATS_TLS_*`, so that an unreadable file, a file that is
-not PEM or a key that does not match its certificate stops start-up with one line instead of failing every
-handshake later.
+Every field below is one declaration (`var`: variable, default as the environment spells it, kind, doc); see
+`dbd_playerstats.config.declare`. `Settings.from_env(os.environ)` is pure (no import-time cache), so tests build
+settings directly. A bad value raises `ConfigError` whose message is the one line printed at start-up: the
+variable, the value and what is allowed. The README's configuration table is printed from the same declarations
+(`python -m dbd_playerstats.config`). The only I/O is reading the TLS files (`dbd_playerstats.config.tls`).
 """
 
 from __future__ import annotations
 
-import math
-import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, ClassVar
 
-T = TypeVar("T")
-
-# Every environment variable the service reads, with its default as the environment would spell it.
-DEFAULTS: dict[str, str] = {
-    "PLAYERSTATS_LISTEN": "[::]:50051",
-    "PLAYERSTATS_HTTP_LISTEN": "",
-    "PLAYERSTATS_GRACE_SECS": "10",
-    "PLAYERSTATS_DRAIN_DELAY_SECS": "0",
-    "PLAYERSTATS_LOG_LEVEL": "INFO",
-    "STEAM_API_BASE_URL": "https://api.steampowered.com",
-    "STEAM_API_KEY": "",
-    "CB_MAX_FAILS": "5",
-    "CB_RESET_TIMEOUT_SECS": "60",
-    "CB_HALF_OPEN_REQUESTS": "3",
-    "API_TIMEOUT_SECS": "10",
-    "OVERALL_TIMEOUT_SECS": "30",
-    "MAX_RETRIES": "3",
-    "BASE_BACKOFF_MS": "250",
-    "MAX_BACKOFF_MS": "8000",
-    "RATE_LIMIT_PER_MIN": "100",
-    "BURST_LIMIT": "10",
-    "PLAYERSTATS_DATA_DIR": "./data",
-    "DATABASE_URL": "",
-    "STALE_STATS_MAX_AGE_SECS": "86400",
-    "MERGE_MIN_SURVIVOR_ADEPTS": "20",
-    "MERGE_MIN_KILLER_ADEPTS": "15",
-    "MERGE_MAX_SNAPSHOT_AGE_SECS": "86400",
-    "PLAYERSTATS_TLS_CERT": "",
-    "PLAYERSTATS_TLS_KEY": "",
-    "PLAYERSTATS_TLS_CLIENT_CA": "",
-    "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "60",
-    "PLAYERSTATS_CALLER_BURST": "20",
-    "PLAYERSTATS_MAX_RECV_MSG_BYTES": "1048576",
-    "PLAYERSTATS_MAX_SEND_MSG_BYTES": "4194304",
-    "PLAYERSTATS_MAX_CONCURRENT_STREAMS": "100",
-    "PLAYERSTATS_MAX_CONCURRENT_RPCS": "1000",
-    "PLAYERSTATS_KEEPALIVE_TIME_SECS": "60",
-    "PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS": "20",
-    "PLAYERSTATS_MIN_PING_INTERVAL_SECS": "10",
-    "PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS": "true",
-    "PLAYERSTATS_MAX_PING_STRIKES": "2",
-    "PLAYERSTATS_MAX_CONNECTION_AGE_SECS": "1800",
-    "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS": "60",
-    "REDIS_URL": "",
-    "PLAYERSTATS_REDIS_KEY_PREFIX": "dbd-playerstats:",
-    "PLAYERSTATS_REPLICAS": "1",
-    "PLAYERSTATS_REDIS_RETRY_SECS": "5",
-    "PLAYERSTATS_REDIS_TIMEOUT_SECS": "1",
-    "PLAYERSTATS_CACHE_STATS_TTL_SECS": "30",
-    "PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS": "30",
-    "PLAYERSTATS_CACHE_PROFILE_TTL_SECS": "300",
-    "PLAYERSTATS_CACHE_VANITY_TTL_SECS": "3600",
-    "PLAYERSTATS_CACHE_CATALOG_TTL_SECS": "21600",
-    "PLAYERSTATS_CACHE_MAX_PLAYERS": "10000",
-}
+from dbd_playerstats.config import kinds
+from dbd_playerstats.config.declare import AtLeast, Check, ConfigError, every_var, read_groups, var
+from dbd_playerstats.config.kinds import number, whole
+from dbd_playerstats.config.secrets import Secret, SecretUrl
+from dbd_playerstats.config.tls import TlsSettings
 
 MIB = 1024 * 1024
-
-
-class ConfigError(ValueError):
-    """A setting is invalid; `str()` is the one-line start-up error naming the variable."""
-
-
-class Secret:
-    """A string that never shows itself in repr, str or logs (the Steam key)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret('')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-class SecretUrl(Secret):
-    """A URL that may carry a password: hidden like a `Secret`, but `redacted()` shows it with `***` instead."""
-
-    __slots__ = ()
-
-    def password(self) -> str:
-        """The password the URL carries (user info, else a `password=` query parameter); empty when none."""
-        try:
-            parts = urlsplit(self._value)
-        except ValueError:
-            return ""
-        if parts.password:
-            return parts.password
-        for item in parts.query.split("&"):
-            if item.startswith("password="):
-                return item.removeprefix("password=")
-        return ""
-
-    def redacted(self) -> str:
-        """The URL with its password (user info, or a `password=` query parameter) replaced by `***`."""
-        try:
-            parts = urlsplit(self._value)
-            netloc = parts.netloc
-            if parts.password is not None:
-                host = parts.hostname or ""
-                host = f"[{host}]" if ":" in host else host
-                port = f":{parts.port}" if parts.port is not None else ""
-                netloc = f"{parts.username or ''}:***@{host}{port}"
-            query = "&".join(
-                "password=***" if item.startswith("password=") else item for item in parts.query.split("&")
-            )
-            if (netloc, query) == (parts.netloc, parts.query):
-                return self._value
-            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-        except ValueError:
-            return "<unparseable URL>"
+GRPC_INT_MAX = 2**31 - 1
+"""gRPC channel arguments are C ints: a larger value would fail `grpc.aio.server()` long after start-up began."""
+GRPC_SECS_MAX = GRPC_INT_MAX // 1000
+"""The longest time, in seconds, a channel argument in milliseconds can hold (about 24.8 days)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    """The gRPC listener. `grace_secs`: how long in-flight RPCs may run after SIGTERM."""
+    """The gRPC listener and the process around it."""
 
-    listen: str = DEFAULTS["PLAYERSTATS_LISTEN"]
-    http_listen: str = ""  # the Connect (JSON/HTTP) face, api.connect_http; empty: off
-    grace_secs: float = 10.0
-    # Seconds between health NOT_SERVING and closing the port on SIGTERM, so health pollers (load balancers,
-    # readiness probes) see NOT_SERVING instead of "connection refused"; RPCs keep being served meanwhile.
-    drain_delay_secs: float = 0.0
-    log_level: str = "INFO"
+    listen: str = var(
+        "PLAYERSTATS_LISTEN", "[::]:50051", kinds.LISTEN, "gRPC listen address (`HOST:PORT`, port 0 = any free port)"
+    )
+    http_listen: str = var(
+        "PLAYERSTATS_HTTP_LISTEN",
+        "",
+        kinds.OPTIONAL_LISTEN,
+        "Connect (JSON/HTTP) listen address for curl and browsers, same service and port rules as gRPC; empty = off",
+    )
+    grace_secs: float = var(
+        "PLAYERSTATS_GRACE_SECS", "10", number(minimum=0), "how long in-flight RPCs may finish after SIGTERM/SIGINT"
+    )
+    drain_delay_secs: float = var(
+        "PLAYERSTATS_DRAIN_DELAY_SECS",
+        "0",
+        number(minimum=0),
+        "after SIGTERM, how long health says NOT_SERVING while the port still serves, before draining (set it to "
+        'your readiness-probe period so pollers see NOT_SERVING rather than "connection refused")',
+    )
+    log_level: str = var(
+        "PLAYERSTATS_LOG_LEVEL",
+        "INFO",
+        kinds.one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+        "the least severe level the log (JSON lines) keeps",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class SteamSettings:
     """Where Steam is and the key that pays for it."""
 
-    base_url: str = DEFAULTS["STEAM_API_BASE_URL"]
-    api_key: Secret = field(default_factory=lambda: Secret(""))
+    base_url: str = var(
+        "STEAM_API_BASE_URL", "https://api.steampowered.com", kinds.HTTP_URL, "Steam Web API (or the simulator)"
+    )
+    api_key: Secret = var("STEAM_API_KEY", "", kinds.SECRET, "the Steam Web API key; never logged")
     app_id: int = 381210
 
 
@@ -171,31 +73,77 @@ class SteamSettings:
 class ResilienceSettings:
     """Retry, breaker, deadline and rate-limit knobs (units in the names)."""
 
-    cb_max_fails: int = 5
-    cb_reset_timeout_secs: float = 60.0
-    cb_half_open_requests: int = 3
-    api_timeout_secs: float = 10.0
-    overall_timeout_secs: float = 30.0
-    max_retries: int = 3
-    base_backoff_ms: float = 250.0
-    max_backoff_ms: float = 8000.0
-    rate_limit_per_min: int = 100
-    burst_limit: int = 10
+    CHECKS: ClassVar[tuple[Check, ...]] = (
+        AtLeast("max_backoff_ms", "base_backoff_ms"),
+        AtLeast("overall_timeout_secs", "api_timeout_secs"),
+    )
+
+    cb_max_fails: int = var(
+        "CB_MAX_FAILS", "5", whole(minimum=1), "consecutive Steam failures that open the circuit breaker"
+    )
+    cb_reset_timeout_secs: float = var(
+        "CB_RESET_TIMEOUT_SECS", "60", number(minimum=0.001), "seconds the breaker stays open"
+    )
+    cb_half_open_requests: int = var(
+        "CB_HALF_OPEN_REQUESTS", "3", whole(minimum=1), "trial calls admitted while half-open"
+    )
+    api_timeout_secs: float = var("API_TIMEOUT_SECS", "10", number(minimum=0.001), "time budget of one Steam attempt")
+    overall_timeout_secs: float = var(
+        "OVERALL_TIMEOUT_SECS",
+        "30",
+        number(minimum=0.001),
+        "time budget of one RPC (tightened by the caller's deadline)",
+    )
+    max_retries: int = var("MAX_RETRIES", "3", whole(minimum=0), "retries of Steam server errors")
+    base_backoff_ms: float = var(
+        "BASE_BACKOFF_MS", "250", number(minimum=0), "first wait of the exponential backoff (full jitter)"
+    )
+    max_backoff_ms: float = var("MAX_BACKOFF_MS", "8000", number(minimum=0), "cap of the exponential backoff")
+    rate_limit_per_min: int = var(
+        "RATE_LIMIT_PER_MIN", "100", whole(minimum=1), "the Steam key's budget a minute, shared by all calls"
+    )
+    burst_limit: int = var("BURST_LIMIT", "10", whole(minimum=1), "Steam calls the budget allows at once")
 
 
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
-    """Where unlocked achievements and the last good stats are kept.
+    """Where unlocked achievements and the last good stats are kept, and which achievement snapshots are trusted.
 
     `database_url` empty means the embedded SQLite file under `data_dir`.
     """
 
-    data_dir: Path = Path("./data")
-    database_url: Secret = field(default_factory=lambda: Secret(""))
-    stale_stats_max_age_secs: float = 86400.0
-    min_survivor_adepts: int = 20
-    min_killer_adepts: int = 15
-    max_snapshot_age_secs: float = 86400.0
+    data_dir: Path = var(
+        "PLAYERSTATS_DATA_DIR",
+        "./data",
+        kinds.DIRECTORY,
+        "directory of the embedded SQLite store (`playerstats.sqlite3`, created at start-up)",
+    )
+    database_url: Secret = var(
+        "DATABASE_URL",
+        "",
+        kinds.DATABASE_URL,
+        "`postgresql://...` to use a shared PostgreSQL store instead of SQLite; never logged",
+        secret=True,
+    )
+    stale_stats_max_age_secs: float = var(
+        "STALE_STATS_MAX_AGE_SECS",
+        "86400",
+        number(minimum=0),
+        "oldest stored stats served (as stored and stale) when Steam fails",
+    )
+    min_survivor_adepts: int = var(
+        "MERGE_MIN_SURVIVOR_ADEPTS",
+        "20",
+        whole(minimum=0),
+        "achievement snapshots listing fewer survivor adepts are rejected (lowered when the schema has fewer)",
+    )
+    min_killer_adepts: int = var("MERGE_MIN_KILLER_ADEPTS", "15", whole(minimum=0), "the same for killer adepts")
+    max_snapshot_age_secs: float = var(
+        "MERGE_MAX_SNAPSHOT_AGE_SECS",
+        "86400",
+        number(minimum=1),
+        "snapshots older than this are rejected; stored achievements older than this are served stale",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,11 +156,36 @@ class SharedStateSettings:
     1/`replicas` of the budget and breakers of its own.
     """
 
-    redis_url: SecretUrl = field(default_factory=lambda: SecretUrl(""))
-    redis_key_prefix: str = DEFAULTS["PLAYERSTATS_REDIS_KEY_PREFIX"]
-    replicas: int = 1
-    redis_retry_secs: float = 5.0
-    redis_timeout_secs: float = 1.0
+    redis_url: SecretUrl = var(
+        "REDIS_URL",
+        "",
+        kinds.REDIS_URL,
+        "circuit breakers and the Steam budget shared by every replica (see [Running several replicas]"
+        "(#running-several-replicas)); empty = in process; logged with its password as `***`",
+        secret=True,
+    )
+    redis_key_prefix: str = var(
+        "PLAYERSTATS_REDIS_KEY_PREFIX",
+        "dbd-playerstats:",
+        kinds.KEY_PREFIX,
+        "start of every Redis key; deployments (or Steam keys) sharing one Redis need different prefixes",
+    )
+    replicas: int = var(
+        "PLAYERSTATS_REPLICAS",
+        "1",
+        whole(minimum=1),
+        "how many replicas share the budget: while Redis is unreachable a replica uses `RATE_LIMIT_PER_MIN / N` a "
+        "minute and `max(1, BURST_LIMIT // N)` at once",
+    )
+    redis_retry_secs: float = var(
+        "PLAYERSTATS_REDIS_RETRY_SECS", "5", number(minimum=0.05), "while Redis is unreachable, how often it is probed"
+    )
+    redis_timeout_secs: float = var(
+        "PLAYERSTATS_REDIS_TIMEOUT_SECS",
+        "1",
+        number(minimum=0.01),
+        "how long one Redis call may wait (connect or reply) before the replica falls back",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -221,55 +194,86 @@ class SharedStateSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class TlsSettings:
-    """TLS on the gRPC port, as PEM file paths (validated when read from the environment).
-
-    No `cert_file`: plaintext. `cert_file` + `key_file`: TLS. `client_ca_file` as well: mutual TLS, where a caller
-    without a certificate signed by that CA is refused during the handshake, before any RPC exists.
-    """
-
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    client_ca_file: Path | None = None
-
-    @property
-    def enabled(self) -> bool:
-        """Whether the port speaks TLS."""
-        return self.cert_file is not None
-
-    @property
-    def mutual(self) -> bool:
-        """Whether callers must present a client certificate signed by `client_ca_file`."""
-        return self.enabled and self.client_ca_file is not None
-
-    @property
-    def mode(self) -> str:
-        """The transport for logs: `plaintext`, `tls` or `mtls`."""
-        return "mtls" if self.mutual else "tls" if self.enabled else "plaintext"
-
-
-@dataclass(frozen=True, slots=True)
 class LimitsSettings:
     """What one caller, one connection and the whole server may use (units in the names).
 
     `caller_quota_per_min` tokens per minute refill each caller's bucket of `caller_burst` tokens; every RPC of
-    PlayerStatsService takes one; 0 disables the quota. `max_concurrent_rpcs` caps RPCs in flight over the whole
-    server (health checks included; 0 = no cap). `max_connection_age_secs` 0 = connections live forever.
+    PlayerStatsService takes one. `max_concurrent_rpcs` counts health checks too.
     """
 
-    caller_quota_per_min: int = 60
-    caller_burst: int = 20
-    max_receive_message_bytes: int = 1 * MIB
-    max_send_message_bytes: int = 4 * MIB
-    max_concurrent_streams: int = 100
-    max_concurrent_rpcs: int = 1000
-    keepalive_time_secs: float = 60.0
-    keepalive_timeout_secs: float = 20.0
-    min_ping_interval_secs: float = 10.0
-    permit_pings_without_calls: bool = True
-    max_ping_strikes: int = 2
-    max_connection_age_secs: float = 1800.0
-    max_connection_age_grace_secs: float = 60.0
+    caller_quota_per_min: int = var(
+        "PLAYERSTATS_CALLER_QUOTA_PER_MIN",
+        "60",
+        whole(minimum=0),
+        "per-caller token bucket on PlayerStatsService RPCs: refill a minute; `0` disables the quota",
+    )
+    caller_burst: int = var("PLAYERSTATS_CALLER_BURST", "20", whole(minimum=1), "per-caller bucket size")
+    max_receive_message_bytes: int = var(
+        "PLAYERSTATS_MAX_RECV_MSG_BYTES",
+        str(1 * MIB),
+        whole(minimum=1024, maximum=GRPC_INT_MAX),
+        "largest request message",
+    )
+    max_send_message_bytes: int = var(
+        "PLAYERSTATS_MAX_SEND_MSG_BYTES",
+        str(4 * MIB),
+        whole(minimum=64 * 1024, maximum=GRPC_INT_MAX),
+        "largest response message",
+    )
+    max_concurrent_streams: int = var(
+        "PLAYERSTATS_MAX_CONCURRENT_STREAMS",
+        "100",
+        whole(minimum=1, maximum=GRPC_INT_MAX),
+        "HTTP/2 streams (calls) at once on one connection",
+    )
+    max_concurrent_rpcs: int = var(
+        "PLAYERSTATS_MAX_CONCURRENT_RPCS",
+        "1000",
+        whole(minimum=0),
+        "RPCs in flight on the whole server, health included; beyond: `RESOURCE_EXHAUSTED`; `0` = no cap",
+    )
+    keepalive_time_secs: float = var(
+        "PLAYERSTATS_KEEPALIVE_TIME_SECS",
+        "60",
+        number(minimum=1, maximum=GRPC_SECS_MAX),
+        "the server pings connections idle this long",
+    )
+    keepalive_timeout_secs: float = var(
+        "PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS",
+        "20",
+        number(minimum=1, maximum=GRPC_SECS_MAX),
+        "and drops those that do not answer the ping within this",
+    )
+    min_ping_interval_secs: float = var(
+        "PLAYERSTATS_MIN_PING_INTERVAL_SECS",
+        "10",
+        number(minimum=0, maximum=GRPC_SECS_MAX),
+        "a client pinging more often earns a strike",
+    )
+    permit_pings_without_calls: bool = var(
+        "PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS",
+        "true",
+        kinds.BOOLEAN,
+        "clients may keep idle connections alive with pings (`false`: a ping with no call in flight is a strike)",
+    )
+    max_ping_strikes: int = var(
+        "PLAYERSTATS_MAX_PING_STRIKES",
+        "2",
+        whole(minimum=0, maximum=GRPC_INT_MAX),
+        "strikes before GOAWAY `too_many_pings`; `0` = never",
+    )
+    max_connection_age_secs: float = var(
+        "PLAYERSTATS_MAX_CONNECTION_AGE_SECS",
+        "1800",
+        number(minimum=0, maximum=GRPC_SECS_MAX),
+        "GOAWAY after this age (+-10 %); `0` = connections live forever",
+    )
+    max_connection_age_grace_secs: float = var(
+        "PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS",
+        "60",
+        number(minimum=0, maximum=GRPC_SECS_MAX),
+        "after that GOAWAY, how long calls in flight may finish",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,17 +286,41 @@ class CacheSettings:
     percentages are due for a refresh; it runs in the background while the old value is served.
     """
 
-    stats_ttl_secs: float = 30.0
-    achievements_ttl_secs: float = 30.0
-    profile_ttl_secs: float = 300.0
-    vanity_ttl_secs: float = 3600.0
-    catalog_ttl_secs: float = 21600.0
-    max_players: int = 10_000
+    stats_ttl_secs: float = var(
+        "PLAYERSTATS_CACHE_STATS_TTL_SECS",
+        "30",
+        number(minimum=0),
+        "how long a player's stats answer is reused; `0` = not kept (see [Caching and coalescing]"
+        "(#caching-and-coalescing))",
+    )
+    achievements_ttl_secs: float = var(
+        "PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS", "30", number(minimum=0), "the same for achievements"
+    )
+    profile_ttl_secs: float = var(
+        "PLAYERSTATS_CACHE_PROFILE_TTL_SECS", "300", number(minimum=0), "the same for profiles"
+    )
+    vanity_ttl_secs: float = var(
+        "PLAYERSTATS_CACHE_VANITY_TTL_SECS", "3600", number(minimum=0), "the same for vanity-name resolutions"
+    )
+    catalog_ttl_secs: float = var(
+        "PLAYERSTATS_CACHE_CATALOG_TTL_SECS",
+        "21600",
+        number(minimum=0),
+        "age at which the schema and global percentages are refreshed, in the background; `0` = fetched for "
+        "every request",
+    )
+    max_players: int = var(
+        "PLAYERSTATS_CACHE_MAX_PLAYERS",
+        "10000",
+        whole(minimum=1),
+        "entries of each player cache (stats, achievements, profiles, vanity names); the least recently used goes "
+        "first",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the service is configured with."""
+    """Everything the service is configured with, one group per concern."""
 
     server: ServerSettings = field(default_factory=ServerSettings)
     steam: SteamSettings = field(default_factory=SteamSettings)
@@ -306,82 +334,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from environment variables; raise ConfigError on the first invalid one."""
-        env = _Env(environ)
-        resilience = ResilienceSettings(
-            cb_max_fails=env.get("CB_MAX_FAILS", _int(minimum=1)),
-            cb_reset_timeout_secs=env.get("CB_RESET_TIMEOUT_SECS", _number(minimum=0.001)),
-            cb_half_open_requests=env.get("CB_HALF_OPEN_REQUESTS", _int(minimum=1)),
-            api_timeout_secs=env.get("API_TIMEOUT_SECS", _number(minimum=0.001)),
-            overall_timeout_secs=env.get("OVERALL_TIMEOUT_SECS", _number(minimum=0.001)),
-            max_retries=env.get("MAX_RETRIES", _int(minimum=0)),
-            base_backoff_ms=env.get("BASE_BACKOFF_MS", _number(minimum=0)),
-            max_backoff_ms=env.get("MAX_BACKOFF_MS", _number(minimum=0)),
-            rate_limit_per_min=env.get("RATE_LIMIT_PER_MIN", _int(minimum=1)),
-            burst_limit=env.get("BURST_LIMIT", _int(minimum=1)),
-        )
-        if resilience.max_backoff_ms < resilience.base_backoff_ms:
-            raise ConfigError(
-                f"invalid MAX_BACKOFF_MS={resilience.max_backoff_ms:g}: "
-                f"must be at least BASE_BACKOFF_MS ({resilience.base_backoff_ms:g})"
-            )
-        if resilience.overall_timeout_secs < resilience.api_timeout_secs:
-            raise ConfigError(
-                f"invalid OVERALL_TIMEOUT_SECS={resilience.overall_timeout_secs:g}: "
-                f"must be at least API_TIMEOUT_SECS ({resilience.api_timeout_secs:g})"
-            )
-        return cls(
-            server=ServerSettings(
-                listen=env.get("PLAYERSTATS_LISTEN", _listen),
-                http_listen=env.get("PLAYERSTATS_HTTP_LISTEN", lambda raw: _listen(raw) if raw else ""),
-                grace_secs=env.get("PLAYERSTATS_GRACE_SECS", _number(minimum=0)),
-                drain_delay_secs=env.get("PLAYERSTATS_DRAIN_DELAY_SECS", _number(minimum=0)),
-                log_level=env.get("PLAYERSTATS_LOG_LEVEL", _log_level),
-            ),
-            steam=SteamSettings(
-                base_url=env.get("STEAM_API_BASE_URL", _http_url),
-                api_key=Secret(env.raw("STEAM_API_KEY").strip()),
-            ),
-            resilience=resilience,
-            store=StoreSettings(
-                data_dir=Path(env.get("PLAYERSTATS_DATA_DIR", _non_empty)),
-                database_url=Secret(env.get("DATABASE_URL", _database_url)),
-                stale_stats_max_age_secs=env.get("STALE_STATS_MAX_AGE_SECS", _number(minimum=0)),
-                min_survivor_adepts=env.get("MERGE_MIN_SURVIVOR_ADEPTS", _int(minimum=0)),
-                min_killer_adepts=env.get("MERGE_MIN_KILLER_ADEPTS", _int(minimum=0)),
-                max_snapshot_age_secs=env.get("MERGE_MAX_SNAPSHOT_AGE_SECS", _number(minimum=1)),
-            ),
-            tls=_tls(env),
-            limits=LimitsSettings(
-                caller_quota_per_min=env.get("PLAYERSTATS_CALLER_QUOTA_PER_MIN", _int(minimum=0)),
-                caller_burst=env.get("PLAYERSTATS_CALLER_BURST", _int(minimum=1)),
-                max_receive_message_bytes=env.get("PLAYERSTATS_MAX_RECV_MSG_BYTES", _int(minimum=1024)),
-                max_send_message_bytes=env.get("PLAYERSTATS_MAX_SEND_MSG_BYTES", _int(minimum=64 * 1024)),
-                max_concurrent_streams=env.get("PLAYERSTATS_MAX_CONCURRENT_STREAMS", _int(minimum=1)),
-                max_concurrent_rpcs=env.get("PLAYERSTATS_MAX_CONCURRENT_RPCS", _int(minimum=0)),
-                keepalive_time_secs=env.get("PLAYERSTATS_KEEPALIVE_TIME_SECS", _number(minimum=1)),
-                keepalive_timeout_secs=env.get("PLAYERSTATS_KEEPALIVE_TIMEOUT_SECS", _number(minimum=1)),
-                min_ping_interval_secs=env.get("PLAYERSTATS_MIN_PING_INTERVAL_SECS", _number(minimum=0)),
-                permit_pings_without_calls=env.get("PLAYERSTATS_PERMIT_PINGS_WITHOUT_CALLS", _bool),
-                max_ping_strikes=env.get("PLAYERSTATS_MAX_PING_STRIKES", _int(minimum=0)),
-                max_connection_age_secs=env.get("PLAYERSTATS_MAX_CONNECTION_AGE_SECS", _number(minimum=0)),
-                max_connection_age_grace_secs=env.get("PLAYERSTATS_MAX_CONNECTION_AGE_GRACE_SECS", _number(minimum=0)),
-            ),
-            shared_state=SharedStateSettings(
-                redis_url=SecretUrl(env.get("REDIS_URL", _redis_url)),
-                redis_key_prefix=env.get("PLAYERSTATS_REDIS_KEY_PREFIX", _key_prefix),
-                replicas=env.get("PLAYERSTATS_REPLICAS", _int(minimum=1)),
-                redis_retry_secs=env.get("PLAYERSTATS_REDIS_RETRY_SECS", _number(minimum=0.05)),
-                redis_timeout_secs=env.get("PLAYERSTATS_REDIS_TIMEOUT_SECS", _number(minimum=0.01)),
-            ),
-            cache=CacheSettings(
-                stats_ttl_secs=env.get("PLAYERSTATS_CACHE_STATS_TTL_SECS", _number(minimum=0)),
-                achievements_ttl_secs=env.get("PLAYERSTATS_CACHE_ACHIEVEMENTS_TTL_SECS", _number(minimum=0)),
-                profile_ttl_secs=env.get("PLAYERSTATS_CACHE_PROFILE_TTL_SECS", _number(minimum=0)),
-                vanity_ttl_secs=env.get("PLAYERSTATS_CACHE_VANITY_TTL_SECS", _number(minimum=0)),
-                catalog_ttl_secs=env.get("PLAYERSTATS_CACHE_CATALOG_TTL_SECS", _number(minimum=0)),
-                max_players=env.get("PLAYERSTATS_CACHE_MAX_PLAYERS", _int(minimum=1)),
-            ),
-        )
+        return read_groups(cls, environ)
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration for the start-up log: secrets shown only as set or not."""
@@ -402,175 +355,8 @@ def _show(value: object) -> object:
     return value
 
 
-def _tls(env: _Env) -> TlsSettings:
-    """The TLS files, each read and parsed now; errors name the variable that has to change."""
-    cert = env.get("PLAYERSTATS_TLS_CERT", _optional_path)
-    key = env.get("PLAYERSTATS_TLS_KEY", _optional_path)
-    client_ca = env.get("PLAYERSTATS_TLS_CLIENT_CA", _optional_path)
-    if cert is None and key is None and client_ca is None:
-        return TlsSettings()
-    if cert is None:
-        needing = "PLAYERSTATS_TLS_KEY" if key is not None else "PLAYERSTATS_TLS_CLIENT_CA"
-        raise ConfigError(f"invalid PLAYERSTATS_TLS_CERT='': required when {needing} is set")
-    if key is None:
-        raise ConfigError(f"invalid PLAYERSTATS_TLS_KEY='': required when PLAYERSTATS_TLS_CERT is set ({cert})")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    env.get("PLAYERSTATS_TLS_CERT", _pem_certificates(context))
-    env.get("PLAYERSTATS_TLS_KEY", _pem_key_of(context, cert))
-    if client_ca is not None:
-        env.get("PLAYERSTATS_TLS_CLIENT_CA", _pem_certificates(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)))
-    return TlsSettings(cert_file=cert, key_file=key, client_ca_file=client_ca)
-
-
-class _Env:
-    """Reads one variable at a time, naming it in the error."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def raw(self, name: str) -> str:
-        return self._environ.get(name, DEFAULTS[name])
-
-    def get(self, name: str, parse: Callable[[str], T]) -> T:
-        raw = self.raw(name)
-        try:
-            return parse(raw.strip())
-        except ValueError as exc:
-            shown = "<redacted>" if name in {"DATABASE_URL", "REDIS_URL"} else raw
-            raise ConfigError(f"invalid {name}={shown!r}: {exc}") from None
-
-
-def _number(*, minimum: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"expected a number >= {minimum:g}") from None
-        if not math.isfinite(value) or value < minimum:
-            raise ValueError(f"expected a number >= {minimum:g}")
-        return value
-
-    return parse
-
-
-def _int(*, minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"expected a whole number >= {minimum}") from None
-        if value < minimum:
-            raise ValueError(f"expected a whole number >= {minimum}")
-        return value
-
-    return parse
-
-
-def _listen(raw: str) -> str:
-    host, sep, port = raw.rpartition(":")
-    if raw.startswith("unix:"):
-        return raw
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError("expected HOST:PORT such as [::]:50051 or 127.0.0.1:50051, or unix:PATH")
-    return raw
-
-
-def _http_url(raw: str) -> str:
-    if not raw.startswith(("http://", "https://")) or len(raw) <= len("https://"):
-        raise ValueError("expected an http:// or https:// URL")
-    return raw.rstrip("/")
-
-
-def _database_url(raw: str) -> str:
-    if raw and not raw.startswith(("postgresql://", "postgres://")):
-        raise ValueError("expected empty (embedded SQLite) or a postgresql:// URL")
-    return raw
-
-
-def _redis_url(raw: str) -> str:
-    if not raw:
-        return raw
-    try:
-        parts = urlsplit(raw)
-        _ = parts.port  # raises ValueError for a port that is not a number in 0-65535
-    except ValueError:
-        parts = None
-    valid = parts is not None and (
-        bool(parts.path) if parts.scheme == "unix" else parts.scheme in {"redis", "rediss"} and bool(parts.hostname)
-    )
-    if not valid:
-        raise ValueError("expected empty (in-process state) or a redis://, rediss:// or unix:// URL")
-    return raw
-
-
-def _key_prefix(raw: str) -> str:
-    if not raw or len(raw) > 100 or not raw.isprintable() or " " in raw:
-        raise ValueError("expected 1 to 100 printable characters without spaces")
-    return raw
-
-
-def _non_empty(raw: str) -> str:
-    if not raw:
-        raise ValueError("expected a directory path")
-    return raw
-
-
-def _bool(raw: str) -> bool:
-    value = raw.lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
-
-
-def _optional_path(raw: str) -> Path | None:
-    return Path(raw) if raw else None
-
-
-def _readable(path: Path) -> None:
-    try:
-        with path.open("rb") as file:
-            file.read(1)
-    except OSError as exc:
-        raise ValueError(f"cannot read the file: {exc.strerror or exc}") from None
-
-
-def _pem_certificates(context: ssl.SSLContext) -> Callable[[str], None]:
-    """Check that the file holds at least one PEM certificate (a chain or a CA bundle)."""
-
-    def parse(raw: str) -> None:
-        _readable(Path(raw))
-        try:
-            context.load_verify_locations(cafile=raw)
-        except (ssl.SSLError, UnicodeError):
-            raise ValueError("expected a file of PEM certificates (-----BEGIN CERTIFICATE-----)") from None
-
-    return parse
-
-
-def _pem_key_of(context: ssl.SSLContext, cert: Path) -> Callable[[str], None]:
-    """Check that the file holds an unencrypted PEM private key matching the certificate `cert`."""
-
-    def parse(raw: str) -> None:
-        _readable(Path(raw))
-        try:
-            # A password callback stops OpenSSL from prompting on the terminal for an encrypted key.
-            context.load_cert_chain(certfile=cert, keyfile=raw, password=lambda: b"")
-        except (ssl.SSLError, UnicodeError):
-            raise ValueError(
-                "expected the unencrypted PEM private key of PLAYERSTATS_TLS_CERT (-----BEGIN PRIVATE KEY-----)"
-            ) from None
-
-    return parse
-
-
-def _log_level(raw: str) -> str:
-    level = raw.upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
-    return level
-
+DEFAULTS: dict[str, str] = {declared.name: declared.default for _, _, declared in every_var(Settings)}
+"""Every variable `Settings` reads, with its default as the environment would spell it."""
 
 __all__ = [
     "DEFAULTS",

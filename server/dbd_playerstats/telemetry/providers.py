@@ -1,18 +1,8 @@
 """Telemetry configuration and assembly: `TelemetrySettings` from the standard variables, `Telemetry` built
 from them with explicit providers (nothing global; `main` alone may install them globally).
 
-Variables (read by a pure `TelemetrySettings.from_env(environ)`; a bad value raises `ConfigError` naming it):
-
-======================================  ========================================================================
-``OTEL_SERVICE_NAME``                   ``service.name`` of every span and metric (default ``dbd-playerstats``)
-``OTEL_EXPORTER_OTLP_ENDPOINT``         OTLP/gRPC collector, e.g. ``http://localhost:4317``; unset: no export
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``  overrides it for traces (``..._METRICS_ENDPOINT`` for metrics)
-``OTEL_EXPORTER_OTLP_PROTOCOL``         only ``grpc`` (the default) is supported
-``OTEL_TRACES_SAMPLER`` / ``_ARG``      the SDK's sampler names (default ``parentbased_always_on``)
-``OTEL_TRACES_EXPORTER``, ``OTEL_METRICS_EXPORTER``  ``none`` turns that export off; ``OTEL_SDK_DISABLED=true`` both
-``PLAYERSTATS_METRICS_PORT``            Prometheus scrape endpoint (``/metrics``) on this port; unset: none
-======================================  ========================================================================
-
+The variables are declared with every other setting, in `dbd_playerstats.config.telemetry` (the README's table
+comes from there); `TelemetrySettings.from_env(environ)` is pure and a bad value raises `ConfigError` naming it.
 The OTLP exporters read their remaining settings (headers, TLS certificate, timeout, compression, batch delays
 ``OTEL_BSP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``) from the process environment themselves, as the SDK documents.
 
@@ -53,7 +43,8 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, start_http_server
 
-from dbd_playerstats.config.settings import ConfigError
+from dbd_playerstats.config.declare import read_group
+from dbd_playerstats.config.telemetry import TelemetryVariables
 from dbd_playerstats.telemetry.grpc_server import server_interceptors
 from dbd_playerstats.telemetry.metrics import Metrics
 from dbd_playerstats.telemetry.observer import ResilienceTelemetry
@@ -64,7 +55,8 @@ from dbd_playerstats.upstream.protocol import Upstream
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVICE_NAME: Final = "dbd-playerstats"
+_DECLARED: Final = TelemetryVariables()  # the defaults, as declared with the variables
+DEFAULT_SERVICE_NAME: Final = _DECLARED.service_name
 TRACER_NAME: Final = "dbd_playerstats"
 METRICS_HOST: Final = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from outside the container
 _SAMPLERS: Final[dict[str, Sampler]] = {
@@ -84,68 +76,32 @@ class TelemetrySettings:
     traces_endpoint: str | None = None
     metrics_endpoint: str | None = None
     metrics_port: int | None = None
-    sampler: str = "parentbased_always_on"
-    sampler_arg: float = 1.0
+    sampler: str = _DECLARED.sampler
+    sampler_arg: float = _DECLARED.sampler_arg
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TelemetrySettings:
-        """Read the variables of the module docstring; raise ConfigError on the first invalid one."""
-
-        def get(name: str) -> str:
-            return environ.get(name, "").strip()
-
-        protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        if protocol and protocol != "grpc":
-            raise ConfigError(f"invalid OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: only 'grpc' is supported")
-        disabled = get("OTEL_SDK_DISABLED").lower() == "true"
-        endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        traces = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or endpoint
-        metrics = get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or endpoint
-        if disabled or get("OTEL_TRACES_EXPORTER").lower() == "none":
+        """Read the `TelemetryVariables`; raise ConfigError on the first invalid one."""
+        given = read_group(TelemetryVariables, environ)
+        traces = given.traces_endpoint or given.endpoint
+        metrics = given.metrics_endpoint or given.endpoint
+        if given.sdk_disabled or given.traces_exporter == "none":
             traces = ""
-        if disabled or get("OTEL_METRICS_EXPORTER").lower() == "none":
+        if given.sdk_disabled or given.metrics_exporter == "none":
             metrics = ""
         return cls(
-            service_name=get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
+            service_name=given.service_name,
             traces_endpoint=traces or None,
             metrics_endpoint=metrics or None,
-            metrics_port=None if disabled else _port(get("PLAYERSTATS_METRICS_PORT")),
-            sampler=_sampler_name(get("OTEL_TRACES_SAMPLER")),
-            sampler_arg=_ratio(get("OTEL_TRACES_SAMPLER_ARG")),
+            metrics_port=None if given.sdk_disabled else given.metrics_port,
+            sampler=given.sampler,
+            sampler_arg=given.sampler_arg,
         )
 
     def build_sampler(self) -> Sampler:
         """The SDK sampler named by `sampler` (ratio samplers take `sampler_arg`)."""
         ratio = _RATIO_SAMPLERS.get(self.sampler)
         return ratio(self.sampler_arg) if ratio is not None else _SAMPLERS[self.sampler]
-
-
-def _port(raw: str) -> int | None:
-    if not raw:
-        return None
-    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
-        raise ConfigError(f"invalid PLAYERSTATS_METRICS_PORT={raw!r}: expected a port 0-65535 (0 = any free port)")
-    return int(raw)
-
-
-def _sampler_name(raw: str) -> str:
-    name = raw.lower() or "parentbased_always_on"
-    if name not in _SAMPLERS and name not in _RATIO_SAMPLERS:
-        allowed = ", ".join(sorted([*_SAMPLERS, *_RATIO_SAMPLERS]))
-        raise ConfigError(f"invalid OTEL_TRACES_SAMPLER={raw!r}: expected one of {allowed}")
-    return name
-
-
-def _ratio(raw: str) -> float:
-    if not raw:
-        return 1.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"invalid OTEL_TRACES_SAMPLER_ARG={raw!r}: expected a number from 0 to 1")
-    return value
 
 
 class Telemetry:
