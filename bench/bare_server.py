@@ -5,8 +5,9 @@
 `--unary` is a serialized GetPlayerStatsResponse and each `--stream` file a serialized StreamPlayerStatsResponse,
 captured from the real server by the driver, so both servers send the same bytes (row 3). ResolvePlayer always
 fails the way a call on an open breaker does (UNAVAILABLE with the same ErrorInfo and RetryInfo details, built
-once): the reference of row 5. No interceptors, no options, no work per call beyond what grpc.aio does. Prints
-`bare-server listening on port N` once it accepts calls; SIGTERM or SIGINT stops it.
+once): the reference of row 5; StreamLobbyStats (not measured) fails the same way. No interceptors, no options,
+no work per call beyond what grpc.aio does. Prints `bare-server listening on port N` once it accepts calls;
+SIGTERM or SIGINT stops it.
 
 `--server-interceptors` puts the real server's interceptor stack in front (telemetry as configured by the
 environment, off by default, with its JSON log line per RPC on stderr; the per-caller quota), built as
@@ -61,6 +62,12 @@ class BareServicer(pb_grpc.PlayerStatsServiceServicer):
     async def ResolvePlayer(self, request: pb.ResolvePlayerRequest, context: Context) -> pb.ResolvePlayerResponse:
         await context.abort(*self._failure)
         raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
+
+    async def StreamLobbyStats(
+        self, request: pb.StreamLobbyStatsRequest, context: Context
+    ) -> AsyncIterator[pb.StreamLobbyStatsResponse]:
+        await context.abort(*self._failure)  # not measured: fails as ResolvePlayer does
+        yield pb.StreamLobbyStatsResponse()  # pragma: no cover - abort always raises
 
 
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:

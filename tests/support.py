@@ -145,6 +145,17 @@ async def stub_starter(
             await channel.close()
 
 
+def roomy(settings: Settings, **cache: float) -> Settings:
+    """`settings` with a Steam budget that never binds, no caller quota and `cache` overrides, so that a test
+    counting Steam calls or ordering parts is not paced by the token buckets."""
+    return replace(
+        settings,
+        resilience=replace(settings.resilience, rate_limit_per_min=100_000, burst_limit=1000),
+        limits=replace(settings.limits, caller_quota_per_min=0),
+        cache=replace(settings.cache, **cache),  # type: ignore[arg-type]
+    )
+
+
 SERVER_EXE = shutil.which("playerstats-server", path=str(Path(sys.executable).parent))
 START_TIMEOUT_SECS = 30.0
 

@@ -5,8 +5,14 @@ here: the request built from a player string, the call metadata, the deadline an
 
 Deadlines: every call gets one. Its length is, first found: the ``timeout`` given to the method, the
 ``timeout`` given to the client, else :data:`DEFAULT_UNARY_TIMEOUT_S` for ``GetPlayerStats`` and
-``ResolvePlayer`` or :data:`DEFAULT_STREAM_TIMEOUT_S` for the whole of ``StreamPlayerStats`` (the
-stream's last message included). There is deliberately no way to make a call without a deadline.
+``ResolvePlayer`` or :data:`DEFAULT_STREAM_TIMEOUT_S` for the whole of ``StreamPlayerStats`` or
+``StreamLobbyStats`` (the stream's last message included). There is deliberately no way to make a call
+without a deadline.
+
+``max_age`` (seconds as a number, or a ``datetime.timedelta``; ``None`` leaves the field unset: the
+server's cache TTLs decide) becomes the request's ``google.protobuf.Duration``. ``0`` asks for live data.
+Its range is the server's to check (a negative value fails ``INVALID_ARGUMENT``); only what cannot be a
+Duration at all (NaN, infinity, a non-number) is refused here.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeAlias
 
 import grpc
+from google.protobuf import duration_pb2
 
 from dbd.playerstats.v1 import playerstats_pb2
 from dbd_playerstats_client._version import __version__
@@ -29,9 +37,11 @@ __all__ = [
     "USER_AGENT",
     "USER_AGENT_OPTION",
     "CallPolicy",
+    "MaxAge",
     "channel_credentials",
     "channel_options",
     "get_request",
+    "lobby_request",
     "resolve_request",
     "stream_request",
 ]
@@ -50,20 +60,56 @@ USER_AGENT = f"dbd-playerstats-client/{__version__}"
 _METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
 
+# google.protobuf.Duration spans about +-10,000 years.
+_MAX_DURATION_NANOS = 315_576_000_000 * 10**9
 
-def stream_request(player: str) -> playerstats_pb2.StreamPlayerStatsRequest:
+#: How old the data may be: seconds, or a timedelta; ``None`` for the server's own cache TTLs.
+MaxAge: TypeAlias = float | timedelta | None
+
+
+def stream_request(player: str, max_age: MaxAge = None) -> playerstats_pb2.StreamPlayerStatsRequest:
     """The StreamPlayerStats request for ``player`` (SteamID64, vanity name or profile URL)."""
-    return playerstats_pb2.StreamPlayerStatsRequest(player=_player(player))
+    return playerstats_pb2.StreamPlayerStatsRequest(player=_player(player), max_age=_duration(max_age))
 
 
-def get_request(player: str) -> playerstats_pb2.GetPlayerStatsRequest:
+def get_request(player: str, max_age: MaxAge = None) -> playerstats_pb2.GetPlayerStatsRequest:
     """The GetPlayerStats request for ``player``."""
-    return playerstats_pb2.GetPlayerStatsRequest(player=_player(player))
+    return playerstats_pb2.GetPlayerStatsRequest(player=_player(player), max_age=_duration(max_age))
+
+
+def lobby_request(players: Sequence[str], max_age: MaxAge = None) -> playerstats_pb2.StreamLobbyStatsRequest:
+    """The StreamLobbyStats request for ``players`` (each in any form ``player`` accepts), in order.
+
+    How many players a lobby may have is the server's rule (1 to 10: ``INVALID_ARGUMENT`` otherwise).
+    """
+    if isinstance(players, str):
+        raise TypeError("players must be a sequence of player strings, not one string")
+    return playerstats_pb2.StreamLobbyStatsRequest(
+        players=[_player(player) for player in players], max_age=_duration(max_age)
+    )
 
 
 def resolve_request(player: str) -> playerstats_pb2.ResolvePlayerRequest:
     """The ResolvePlayer request for ``player``."""
     return playerstats_pb2.ResolvePlayerRequest(player=_player(player))
+
+
+def _duration(max_age: MaxAge) -> duration_pb2.Duration | None:
+    if max_age is None:
+        return None
+    if isinstance(max_age, timedelta):
+        nanos = ((max_age.days * 86_400 + max_age.seconds) * 1_000_000 + max_age.microseconds) * 1_000
+    elif isinstance(max_age, int | float) and not isinstance(max_age, bool):
+        if not math.isfinite(max_age):
+            raise ValueError(f"max_age must be a finite number of seconds, not {max_age!r}")
+        nanos = round(max_age * 1e9)
+    else:
+        raise TypeError(f"max_age must be seconds or a timedelta, not {type(max_age).__name__}")
+    if abs(nanos) > _MAX_DURATION_NANOS:
+        raise ValueError(f"max_age is beyond the range of a protobuf Duration: {max_age!r}")
+    out = duration_pb2.Duration()
+    out.FromNanoseconds(nanos)
+    return out
 
 
 def _player(player: str) -> str:

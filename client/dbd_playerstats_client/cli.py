@@ -1,12 +1,15 @@
 """``playerstats``: ask a dbd-playerstats server about a Steam player from the shell.
 
-Usage: ``playerstats [--target HOST:PORT] [--timeout S] [--caller-id ID] [--json] [TLS options]
-{stream,get,resolve} PLAYER``.
+Usage: ``playerstats [--target HOST:PORT] [--timeout S] [--max-age S] [--caller-id ID] [--json]
+[TLS options] {stream,get,resolve} PLAYER`` or ``... lobby PLAYER [PLAYER ...]`` (up to 10).
 
 Output goes to stdout, one part at a time as it arrives, each part's first line prefixed by the
-milliseconds elapsed since the call started. With ``--json`` every message is one line of proto3
-JSON instead (JSON Lines). A failed call prints one ``error: CODE REASON: details (retry after N s)``
-line to stderr. Exit status: 0 on success, 1 when the call failed, 2 for a usage error (bad
+milliseconds elapsed since the call started (and, for ``lobby``, by ``#INDEX``, the player's position
+on the command line from 0). With ``--json`` every message is one line of proto3 JSON instead (JSON
+Lines). ``--max-age`` (seconds, 0 = live from Steam) is how old the data may be, for ``stream``,
+``get`` and ``lobby``. A failed call prints one ``error: CODE REASON: details (retry after N s)``
+line to stderr; in a lobby, one player's failure is a ``#INDEX error ...`` line of the output and
+the call goes on. Exit status: 0 on success, 1 when the call failed, 2 for a usage error (bad
 arguments, unreadable certificate file), 130 on Ctrl-C. No traceback is ever printed.
 """
 
@@ -92,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="deadline of the call in seconds (default: 10 for get/resolve, 30 for a whole stream)",
     )
+    parser.add_argument(
+        "--max-age",
+        type=_seconds_or_zero,
+        default=None,
+        help="oldest data accepted, in seconds; 0 = fetched from Steam now (default: the server's caches decide)",
+    )
     parser.add_argument("--caller-id", default=None, help="sent as x-caller-id metadata")
     parser.add_argument("--json", action="store_true", help="print each message as one line of JSON")
     tls = parser.add_argument_group("TLS (any of these switches TLS on)")
@@ -107,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("player", help=player_help)
     resolve = commands.add_parser("resolve", help="resolve a player to a SteamID64 and profile")
     resolve.add_argument("player", help=player_help)
+    lobby = commands.add_parser("lobby", help="stream the parts of up to 10 players at once, as they arrive")
+    lobby.add_argument("players", nargs="+", metavar="PLAYER", help=player_help)
     return parser
 
 
@@ -120,6 +131,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _seconds_or_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number of seconds: {text!r}")
+    return value
+
+
 async def _run(args: argparse.Namespace) -> int:
     credentials = _credentials(args)
     try:
@@ -129,10 +150,13 @@ async def _run(args: argparse.Namespace) -> int:
     async with client:
         started = time.monotonic()
         if args.command == "stream":
-            async for part in client.stream_player_stats(args.player):
+            async for part in client.stream_player_stats(args.player, max_age=args.max_age):
                 _emit(args, part, render.render_stream_message(part, now=_now()), started)
+        elif args.command == "lobby":
+            async for message in client.stream_lobby_stats(args.players, max_age=args.max_age):
+                _emit(args, message, render.render_lobby_message(message, now=_now()), started)
         elif args.command == "get":
-            response = await client.get_player_stats(args.player)
+            response = await client.get_player_stats(args.player, max_age=args.max_age)
             _emit(args, response, render.render_get_response(response, now=_now()), started)
         else:
             resolved = await client.resolve_player(args.player)

@@ -17,7 +17,7 @@ import grpc.aio
 
 from dbd.playerstats.v1 import playerstats_pb2, playerstats_pb2_grpc
 from dbd_playerstats_client import _calls
-from dbd_playerstats_client._calls import channel_credentials
+from dbd_playerstats_client._calls import MaxAge, channel_credentials
 from dbd_playerstats_client.errors import translate_rpc_errors
 
 if TYPE_CHECKING:
@@ -108,19 +108,21 @@ class PlayerStatsClient:
         self,
         player: str,
         *,
+        max_age: MaxAge = None,
         timeout: float | None = None,
     ) -> AsyncGenerator[playerstats_pb2.StreamPlayerStatsResponse, None]:
         """Yield the stats part as soon as the server has it, then the achievements part.
 
         The call starts at the first iteration; the deadline covers the whole stream. Leaving the
         loop early cancels the call once the generator is closed: use ``contextlib.aclosing`` to
-        close it at once.
+        close it at once. ``max_age`` (seconds or a timedelta): how old the parts may be; ``0``
+        asks Steam now; ``None`` leaves it to the server's caches.
 
         Raises:
             PlayerStatsError: the call failed, possibly after the first message was yielded.
         """
         call = self._stub.StreamPlayerStats(
-            _calls.stream_request(player),
+            _calls.stream_request(player, max_age),
             timeout=self._policy.stream_timeout(timeout),
             metadata=self._policy.call_metadata(),
         )
@@ -135,16 +137,17 @@ class PlayerStatsClient:
         self,
         player: str,
         *,
+        max_age: MaxAge = None,
         timeout: float | None = None,
     ) -> playerstats_pb2.GetPlayerStatsResponse:
-        """Both parts in one response, once both are settled.
+        """Both parts in one response, once both are settled (``max_age`` as in :meth:`stream_player_stats`).
 
         Raises:
             PlayerStatsError: the call failed.
         """
         with translate_rpc_errors():
             return await self._stub.GetPlayerStats(
-                _calls.get_request(player),
+                _calls.get_request(player, max_age),
                 timeout=self._policy.unary_timeout(timeout),
                 metadata=self._policy.call_metadata(),
             )
@@ -166,6 +169,36 @@ class PlayerStatsClient:
                 timeout=self._policy.unary_timeout(timeout),
                 metadata=self._policy.call_metadata(),
             )
+
+    async def stream_lobby_stats(
+        self,
+        players: Sequence[str],
+        *,
+        max_age: MaxAge = None,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[playerstats_pb2.StreamLobbyStatsResponse, None]:
+        """Yield the parts of up to 10 players as the server has them, each naming its ``index``.
+
+        Per player: its ``stats``, then its ``achievements``, or one ``error`` (a ``google.rpc.Status``;
+        :func:`~dbd_playerstats_client.errors.from_status` turns it into a :class:`PlayerStatsError`).
+        Parts of different players interleave in the order they became ready. The deadline (the
+        stream default, 30 s) covers the whole lobby; ``max_age`` applies to every player.
+
+        Raises:
+            PlayerStatsError: the call as a whole failed (no players or more than 10, a negative
+                ``max_age``, the caller's quota, the deadline), possibly after some messages.
+        """
+        call = self._stub.StreamLobbyStats(
+            _calls.lobby_request(players, max_age),
+            timeout=self._policy.stream_timeout(timeout),
+            metadata=self._policy.call_metadata(),
+        )
+        try:
+            with translate_rpc_errors():
+                async for message in call:
+                    yield message
+        finally:
+            call.cancel()
 
 
 class PlayerStatsBlockingClient:
@@ -233,7 +266,7 @@ class PlayerStatsBlockingClient:
             self._channel.close()
 
     def stream_player_stats(
-        self, player: str, *, timeout: float | None = None
+        self, player: str, *, max_age: MaxAge = None, timeout: float | None = None
     ) -> Generator[playerstats_pb2.StreamPlayerStatsResponse, None, None]:
         """Yield the stats part, then the achievements part, as :meth:`PlayerStatsClient.stream_player_stats`.
 
@@ -241,7 +274,7 @@ class PlayerStatsBlockingClient:
             PlayerStatsError: the call failed, possibly after the first message was yielded.
         """
         call = self._stub.StreamPlayerStats(
-            _calls.stream_request(player),
+            _calls.stream_request(player, max_age),
             timeout=self._policy.stream_timeout(timeout),
             metadata=self._policy.call_metadata(),
         )
@@ -251,7 +284,9 @@ class PlayerStatsBlockingClient:
         finally:
             call.cancel()
 
-    def get_player_stats(self, player: str, *, timeout: float | None = None) -> playerstats_pb2.GetPlayerStatsResponse:
+    def get_player_stats(
+        self, player: str, *, max_age: MaxAge = None, timeout: float | None = None
+    ) -> playerstats_pb2.GetPlayerStatsResponse:
         """Both parts in one response, once both are settled.
 
         Raises:
@@ -259,7 +294,7 @@ class PlayerStatsBlockingClient:
         """
         with translate_rpc_errors():
             return self._stub.GetPlayerStats(
-                _calls.get_request(player),
+                _calls.get_request(player, max_age),
                 timeout=self._policy.unary_timeout(timeout),
                 metadata=self._policy.call_metadata(),
             )
@@ -276,3 +311,22 @@ class PlayerStatsBlockingClient:
                 timeout=self._policy.unary_timeout(timeout),
                 metadata=self._policy.call_metadata(),
             )
+
+    def stream_lobby_stats(
+        self, players: Sequence[str], *, max_age: MaxAge = None, timeout: float | None = None
+    ) -> Generator[playerstats_pb2.StreamLobbyStatsResponse, None, None]:
+        """Yield the parts of up to 10 players as they are ready, as :meth:`PlayerStatsClient.stream_lobby_stats`.
+
+        Raises:
+            PlayerStatsError: the call as a whole failed, possibly after some messages.
+        """
+        call = self._stub.StreamLobbyStats(
+            _calls.lobby_request(players, max_age),
+            timeout=self._policy.stream_timeout(timeout),
+            metadata=self._policy.call_metadata(),
+        )
+        try:
+            with translate_rpc_errors():
+                yield from call
+        finally:
+            call.cancel()

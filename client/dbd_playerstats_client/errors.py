@@ -18,13 +18,15 @@ from collections.abc import Iterator, Mapping
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import error_details_pb2  # type: ignore[import-untyped,unused-ignore]
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
 from grpc_status import rpc_status
 
-__all__ = ["ERROR_DOMAIN", "PlayerStatsError", "from_rpc_error", "translate_rpc_errors"]
+__all__ = ["ERROR_DOMAIN", "PlayerStatsError", "from_rpc_error", "from_status", "translate_rpc_errors"]
 
 #: The ErrorInfo domain of every error the dbd-playerstats server raises on purpose.
 ERROR_DOMAIN = "playerstats.dbd"
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class PlayerStatsError(Exception):
@@ -90,6 +92,17 @@ def from_rpc_error(err: grpc.RpcError) -> PlayerStatsError:
         details if isinstance(details, str) else "",
     )
     for detail in _status_details(err):
+        _apply_detail(error, detail)
+    return error
+
+
+def from_status(status: status_pb2.Status) -> PlayerStatsError:
+    """Decode a ``google.rpc.Status`` carried in a message, such as a lobby player's ``error``.
+
+    Never raises: an unknown code becomes ``UNKNOWN``, undecodable details are skipped.
+    """
+    error = PlayerStatsError(_CODES.get(status.code, grpc.StatusCode.UNKNOWN), str(status.message))
+    for detail in status.details:
         _apply_detail(error, detail)
     return error
 

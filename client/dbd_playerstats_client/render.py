@@ -2,8 +2,8 @@
 
 Pure functions from a message to lines, with no I/O and no clock of their own (``now`` is passed in),
 so that every case is unit-testable. The first line of a part names it (``stats``, ``achievements``,
-``player``); the lines after it are indented by two spaces. Optional parts a message lacks are said to
-be missing rather than shown as zeros.
+``player``; in a lobby, ``#INDEX`` before that); the lines after it are indented by two spaces.
+Optional parts a message lacks are said to be missing rather than shown as zeros.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from dbd.playerstats.v1 import playerstats_pb2
-from dbd_playerstats_client.errors import PlayerStatsError
+from dbd_playerstats_client.errors import PlayerStatsError, from_status
 
 __all__ = [
     "format_age",
@@ -23,6 +23,7 @@ __all__ = [
     "render_achievements_part",
     "render_error",
     "render_get_response",
+    "render_lobby_message",
     "render_resolve_response",
     "render_stats_part",
     "render_stream_message",
@@ -41,6 +42,28 @@ def render_stream_message(message: playerstats_pb2.StreamPlayerStatsResponse, *,
     if part == "achievements":
         return render_achievements_part(message.achievements, now=now)
     return ["(empty message)"]
+
+
+def render_lobby_message(message: playerstats_pb2.StreamLobbyStatsResponse, *, now: datetime) -> list[str]:
+    """One lobby message: its part's lines, the first prefixed by ``#INDEX``, or the player's error line.
+
+    ``#2 error  'not a player!' INVALID_ARGUMENT INVALID_PLAYER: ...``: an error names the entry as
+    given (and its SteamID64 once resolved), since it has no profile to show.
+    """
+    tag = f"#{message.index}"
+    part = message.WhichOneof("part")
+    if part == "error":
+        who = repr(message.player)
+        if message.steam_id and message.steam_id != message.player:
+            who += f" ({message.steam_id})"
+        return [f"{tag} error  {who} " + render_error(from_status(message.error)).removeprefix("error: ")]
+    if part == "stats":
+        lines = render_stats_part(message.stats, now=now)
+    elif part == "achievements":
+        lines = render_achievements_part(message.achievements, now=now)
+    else:
+        lines = ["(empty message)"]
+    return [f"{tag} {lines[0]}", *lines[1:]]
 
 
 def render_get_response(response: playerstats_pb2.GetPlayerStatsResponse, *, now: datetime) -> list[str]:

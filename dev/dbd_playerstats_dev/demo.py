@@ -10,6 +10,11 @@ server's live counters. The simulator answers the first profile request with a 5
 so the tree shows a retry: two attempt spans under ``steam.profile`` and the ``steam.retry`` event between them.
 (Profile rather than stats: a failed stats attempt first waits for the achievements call, 400 ms here, to tell a
 private profile from a Steam failure, which would hold the stats back until the achievements are in.)
+
+Then a whole lobby in one `StreamLobbyStats`: seven entries (`demo` already cached, one invalid, one never
+played, one named twice) whose parts come out as they are ready, a slow player last (the simulator holds its
+stats back a second), with the number of GetPlayerSummaries calls the lobby cost (one); and four of them again
+with ``--max-age 0``: live from Steam although cached.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from dbd_playerstats_dev.trace_tree import find_trace, render_trace
 
 STARTUP_TIMEOUT_SECS = 30.0
 TRACE_WAIT_SECS = 5.0
+SLOW_PLAYER = "76561198100000043"
+LOBBY = ["fresh_player", "76561198100000042", SLOW_PLAYER, "demo", "never_played", "not a player!", "fresh_player"]
 
 
 def _bin(name: str) -> str:
@@ -67,16 +74,27 @@ def _process(cmd: Sequence[str], env: dict[str, str], *ready: re.Pattern[str]) -
             proc.kill()
 
 
-def _inject_503s(sim_url: str, count: int) -> None:
-    """Queue `count` HTTP 503 answers for the next profile requests (the simulator's admin API)."""
-    if count <= 0:
-        return
-    body = json.dumps({"endpoint": "profile", "faults": [{"kind": "http_503"}] * count}).encode()
+def _admin(sim_url: str, path: str, body: object | None = None) -> dict[str, int]:
+    """One call of the simulator's admin API: POST `body` as JSON, or GET without one."""
+    data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(  # noqa: S310 - the simulator we started, over http on loopback
-        f"{sim_url}/_sim/faults", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        f"{sim_url}/_sim/{path}", data=data, headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - same
-        pass
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - same
+        answer: dict[str, int] = json.load(response)
+    return answer
+
+
+def _inject_503s(sim_url: str, count: int) -> None:
+    """Queue `count` HTTP 503 answers for the next profile requests."""
+    if count > 0:
+        _admin(sim_url, "faults", {"endpoint": "profile", "faults": [{"kind": "http_503"}] * count})
+
+
+def _slow_stats(sim_url: str, steam_id: str, seconds: float) -> None:
+    """Hold back the next stats answer for `steam_id` by `seconds`, then answer normally."""
+    stall = {"kind": "timeout", "stall_seconds": seconds}
+    _admin(sim_url, "faults", {"endpoint": "stats", "faults": [stall], "steam_id": steam_id})
 
 
 def _print_trace(receiver: OtlpTraceReceiver, rpc_suffix: str) -> None:
@@ -141,6 +159,30 @@ def _server_env(env: dict[str, str], sim_url: str, data_dir: str, traces_endpoin
     }
 
 
+def _run_steps(cli: list[str], env: dict[str, str], sim_url: str, receiver: OtlpTraceReceiver, player: str) -> None:
+    """Run the CLI once per step, with the first stream's trace and each lobby's GetPlayerSummaries calls."""
+    steps = [
+        (f"Streaming {player!r}: stats arrive first, achievements when ready", ["stream", player]),
+        ("Resolving a profile URL", ["resolve", "https://steamcommunity.com/id/demo/"]),
+        ("A private profile gets a precise error", ["stream", "private_player"]),
+        (
+            f"A whole lobby in one stream, each part as it is ready (#index = position; {SLOW_PLAYER}'s stats "
+            "held back 1 s)",
+            ["lobby", *LOBBY],
+        ),
+        ("The same players, live from Steam although cached", ["--max-age", "0", "lobby", *LOBBY[:4]]),
+    ]
+    for index, (title, cmd) in enumerate(steps):
+        print(f"\n== {title}: playerstats {' '.join(cmd)}", flush=True)
+        profiles_before = _admin(sim_url, "counts")["profile"]
+        subprocess.run([*cli, *cmd], env=env, check=False)
+        if index == 0:
+            _print_trace(receiver, "/StreamPlayerStats")
+        if "lobby" in cmd:
+            calls = _admin(sim_url, "counts")["profile"] - profiles_before
+            print(f"   (GetPlayerSummaries calls for this lobby: {calls})", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("player", nargs="?", default="demo", help="player to stream (default: the vanity 'demo')")
@@ -172,21 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ready = (re.compile(r"listening on port (\d+)"), re.compile(r"Connect \(JSON/HTTP\) on port (\d+)"))
             with _process(server_cmd, server_env, *ready) as (server, http):
                 target = f"127.0.0.1:{server.group(1)}"
-                cli = [_bin("playerstats"), "--target", target]
-                steps = [
-                    (
-                        f"Streaming {args.player!r}: stats arrive first, achievements when ready",
-                        ["stream", args.player],
-                    ),
-                    ("Resolving a profile URL", ["resolve", "https://steamcommunity.com/id/demo/"]),
-                    ("A private profile gets a precise error", ["stream", "private_player"]),
-                ]
                 _inject_503s(sim.group(1), args.steam_503s)
-                for index, (title, cmd) in enumerate(steps):
-                    print(f"\n== {title}: playerstats {' '.join(cmd)}", flush=True)
-                    subprocess.run([*cli, *cmd], env=env, check=False)
-                    if index == 0:
-                        _print_trace(receiver, "/StreamPlayerStats")
+                _slow_stats(sim.group(1), SLOW_PLAYER, 1.0)
+                _run_steps([_bin("playerstats"), "--target", target], env, sim.group(1), receiver, args.player)
                 _http_face(http.group(1), target, env)
                 print(
                     f"\nserver was at {target} (gRPC) and http://127.0.0.1:{http.group(1)} (Connect JSON/HTTP); "

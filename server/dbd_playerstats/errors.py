@@ -4,6 +4,7 @@ Caller-facing errors (the player's fault, or a limit of ours)::
 
     ServiceError                    message, steam_id, retry_after (seconds or None)
     ├── InvalidPlayerError          the `player` field is not a SteamID64, vanity name or profile URL
+    ├── InvalidRequestError         another field is out of range (a negative max_age, a lobby of 0 or 11+)
     ├── PlayerNotFoundError         no such vanity name or SteamID64
     ├── NoGameStatsError            the account exists, is public, and has no Dead by Daylight stats
     ├── ProfilePrivateError         the profile or its game details are private
@@ -80,6 +81,10 @@ class InvalidPlayerError(ServiceError):
     """The `player` field cannot name a Steam account."""
 
 
+class InvalidRequestError(ServiceError):
+    """A request field other than `player` is out of its documented range; the message names the field."""
+
+
 class PlayerNotFoundError(ServiceError):
     """No Steam account answers to this name or id."""
 
@@ -145,6 +150,7 @@ class ErrorKind(Enum):
     # fmt: off
     #                                code                      retry           breaker    blame     span_error
     INVALID_PLAYER =            _Row(Code.INVALID_ARGUMENT,    "other",        "healthy", "player", False)
+    INVALID_REQUEST =           _Row(Code.INVALID_ARGUMENT,    "other",        "healthy", "player", False)
     PLAYER_NOT_FOUND =          _Row(Code.NOT_FOUND,           "other",        "healthy", "player", False)
     NO_GAME_STATS =             _Row(Code.NOT_FOUND,           "other",        "healthy", "player", False)
     PROFILE_PRIVATE =           _Row(Code.FAILED_PRECONDITION, "other",        "healthy", "player", False)
@@ -196,6 +202,7 @@ class ErrorKind(Enum):
 KIND_OF_CLASS: Final[Mapping[type[BaseException], ErrorKind]] = MappingProxyType(
     {
         InvalidPlayerError: ErrorKind.INVALID_PLAYER,
+        InvalidRequestError: ErrorKind.INVALID_REQUEST,
         PlayerNotFoundError: ErrorKind.PLAYER_NOT_FOUND,
         NoGameStatsError: ErrorKind.NO_GAME_STATS,
         ProfilePrivateError: ErrorKind.PROFILE_PRIVATE,
@@ -267,6 +274,7 @@ __all__ = [
     "DeadlineExceededError",
     "ErrorKind",
     "InvalidPlayerError",
+    "InvalidRequestError",
     "NoGameStatsError",
     "PlayerNotFoundError",
     "ProfilePrivateError",

@@ -146,6 +146,13 @@ class FakeServicer(playerstats_pb2_grpc.PlayerStatsServiceServicer):
         await self._fail_for(request.player, context)
         return playerstats_pb2.ResolvePlayerResponse(profile=_profile())
 
+    async def StreamLobbyStats(
+        self, request: playerstats_pb2.StreamLobbyStatsRequest, context: _Context
+    ) -> AsyncIterator[playerstats_pb2.StreamLobbyStatsResponse]:
+        # The lobby client is tested against the real server (test_client_lobby.py).
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not faked")
+        yield playerstats_pb2.StreamLobbyStatsResponse()  # pragma: no cover - abort always raises
+
 
 @pytest.fixture
 async def servicer() -> FakeServicer:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata
+from datetime import timedelta
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 import dbd_playerstats_client
 from dbd_playerstats_client import _calls
@@ -36,6 +38,34 @@ def test_requests_carry_the_stripped_player() -> None:
     assert _calls.stream_request(" 7656 ").player == "7656"
     assert _calls.get_request("https://steamcommunity.com/id/x").player == "https://steamcommunity.com/id/x"
     assert _calls.resolve_request("name\n").player == "name"
+
+
+def test_max_age_becomes_a_duration() -> None:
+    """Seconds or a timedelta become the request's Duration (0 included: live); None leaves the field unset."""
+    assert _calls.stream_request("x", 0).max_age == Duration(seconds=0)
+    assert _calls.stream_request("x", 0).HasField("max_age")
+    assert not _calls.stream_request("x").HasField("max_age")
+    assert _calls.get_request("x", 1.5).max_age == Duration(seconds=1, nanos=500_000_000)
+    assert _calls.get_request("x", timedelta(hours=1)).max_age == Duration(seconds=3600)
+    assert _calls.lobby_request(["x"], timedelta(microseconds=-1)).max_age == Duration(nanos=-1000)
+
+
+@pytest.mark.parametrize(
+    ("max_age", "error"),
+    [(float("nan"), ValueError), (float("inf"), ValueError), (1e12, ValueError), ("60", TypeError), (True, TypeError)],
+    ids=["nan", "inf", "beyond-duration", "string", "bool"],
+)
+def test_max_age_that_cannot_be_a_duration_is_refused(max_age: object, error: type[Exception]) -> None:
+    """Only what cannot be a Duration is refused here; the range (negative values) is the server's to check."""
+    with pytest.raises(error, match="max_age"):
+        _calls.stream_request("x", max_age)  # type: ignore[arg-type]
+
+
+def test_lobby_request_keeps_the_order_and_strips_each_player() -> None:
+    """The players go out in order, each stripped; one string instead of a sequence is a TypeError."""
+    assert list(_calls.lobby_request([" a ", "b\n", "a"]).players) == ["a", "b", "a"]
+    with pytest.raises(TypeError, match="sequence"):
+        _calls.lobby_request("76561198000000001")
 
 
 def test_non_string_player_is_a_type_error() -> None:

@@ -38,8 +38,26 @@ def test_target_from_environment(monkeypatch: pytest.MonkeyPatch, capsys: pytest
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["get"], ["frobnicate", "x"], ["--timeout", "0", "get", "x"], ["--timeout", "soon", "get", "x"]],
-    ids=["no-command", "no-player", "bad-command", "zero-timeout", "non-numeric-timeout"],
+    [
+        [],
+        ["get"],
+        ["frobnicate", "x"],
+        ["--timeout", "0", "get", "x"],
+        ["--timeout", "soon", "get", "x"],
+        ["lobby"],
+        ["--max-age", "-1", "lobby", "x"],
+        ["--max-age", "later", "get", "x"],
+    ],
+    ids=[
+        "no-command",
+        "no-player",
+        "bad-command",
+        "zero-timeout",
+        "non-numeric-timeout",
+        "lobby-without-players",
+        "negative-max-age",
+        "non-numeric-max-age",
+    ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """Bad arguments exit 2 with argparse's usage message and no traceback."""
@@ -53,7 +71,7 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     """--help prints the usage with every subcommand and exits 0."""
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
-    for word in ("stream", "get", "resolve", "--ca-cert", "--json"):
+    for word in ("stream", "get", "resolve", "lobby", "--max-age", "--ca-cert", "--json"):
         assert word in out
 
 

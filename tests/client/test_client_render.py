@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats_client import PlayerStatsError, render
@@ -196,3 +197,30 @@ def test_format_age(seconds: float, text: str) -> None:
 def test_format_seconds(seconds: float, text: str) -> None:
     """Retry hints show whole seconds plainly and fractions with up to three digits."""
     assert render.format_seconds(seconds) == text
+
+
+def _lobby_error(
+    index: int, player: str, steam_id: str, code: grpc.StatusCode, reason: str
+) -> pb.StreamLobbyStatsResponse:
+    status = status_pb2.Status(code=code.value[0], message="no\nway")
+    status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain="playerstats.dbd"))
+    return pb.StreamLobbyStatsResponse(index=index, player=player, steam_id=steam_id, error=status)
+
+
+def test_lobby_messages_carry_their_index() -> None:
+    """A lobby part renders as the part does, its first line tagged #INDEX; a player's error is one line naming
+    the entry as given (and its SteamID64 when that differs)."""
+    stats = pb.StatsPart(profile=pb.Profile(steam_id="76561198000000001", persona_name="Demo Survivor"))
+    lines = render.render_lobby_message(pb.StreamLobbyStatsResponse(index=3, stats=stats), now=NOW)
+    assert lines == ["#3 " + render.render_stats_part(stats, now=NOW)[0], *render.render_stats_part(stats, now=NOW)[1:]]
+    achievements = pb.AchievementsPart(unavailable=_unavailable())
+    assert render.render_lobby_message(pb.StreamLobbyStatsResponse(index=0, achievements=achievements), now=NOW) == [
+        "#0 achievements  unavailable  UPSTREAM_UNAVAILABLE (UNAVAILABLE): Steam timed out (retry after 1.5 s)"
+    ]
+    invalid = _lobby_error(2, "bad!", "", grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PLAYER")
+    assert render.render_lobby_message(invalid, now=NOW) == ["#2 error  'bad!' INVALID_ARGUMENT INVALID_PLAYER: no way"]
+    private_id = "76561198000000002"
+    private = _lobby_error(1, "private_player", private_id, grpc.StatusCode.FAILED_PRECONDITION, "PROFILE_PRIVATE")
+    assert render.render_lobby_message(private, now=NOW) == [
+        "#1 error  'private_player' (76561198000000002) FAILED_PRECONDITION PROFILE_PRIVATE: no way"
+    ]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
@@ -87,6 +88,11 @@ class Harness:
     async def stats(self, player: str) -> Failed:
         """GetPlayerStats, which must fail on its stats call."""
         return await failed(self.stub.GetPlayerStats(pb.GetPlayerStatsRequest(player=player), timeout=20))
+
+    async def negative_max_age(self) -> Failed:
+        """GetPlayerStats with a negative `max_age`: refused before any Steam call."""
+        request = pb.GetPlayerStatsRequest(player=DEMO_STEAM_ID, max_age=duration_pb2.Duration(seconds=-1))
+        return await failed(self.stub.GetPlayerStats(request, timeout=20))
 
     async def one_failure(self, endpoint: str) -> None:
         """One attempt on `endpoint` that Steam refuses for our key: one breaker failure, never retried."""
@@ -187,6 +193,7 @@ class Case:
 
 CASES = [
     Case(ErrorKind.INVALID_PLAYER, lambda h: h.resolve("not a player!"), "profile", 0, 0, probe=False),
+    Case(ErrorKind.INVALID_REQUEST, lambda h: h.negative_max_age(), "stats", 0, 0, probe=False),
     Case(ErrorKind.PLAYER_NOT_FOUND, lambda h: h.resolve("nobody_has_this_name"), "vanity", 1),
     Case(ErrorKind.NO_GAME_STATS, lambda h: h.stats(NEVER_PLAYED_STEAM_ID), "stats", 1),
     Case(ErrorKind.PROFILE_PRIVATE, lambda h: h.stats(PRIVATE_STEAM_ID), "stats", 1),

@@ -65,6 +65,37 @@ async def test_grpcurl_lists_describes_and_calls_through_reflection(server: Runn
     assert profile.get("steamId", profile.get("steam_id")) == DEMO_STEAM_ID  # grpcurl 1.8 prints proto names
 
 
+def json_stream(out: str) -> list[dict[str, object]]:
+    """The JSON documents grpcurl printed one after the other."""
+    decoder = json.JSONDecoder()
+    messages, rest = [], out.strip()
+    while rest:
+        obj, end = decoder.raw_decode(rest)
+        messages.append(obj)
+        rest = rest[end:].strip()
+    return messages
+
+
+async def test_grpcurl_streams_a_lobby_as_the_readme_shows(server: RunningServer) -> None:
+    """The README's lobby example: grpcurl describes StreamLobbyStats and streams it with `"max_age": "0s"`; a
+    player's error shows its google.rpc.Status with the ErrorInfo reason (resolved through reflection)."""
+    target = f"127.0.0.1:{server.port}"
+    code, out, _ = await grpcurl("-plaintext", target, "describe", "dbd.playerstats.v1.PlayerStatsService")
+    assert code == 0
+    assert "returns ( stream .dbd.playerstats.v1.StreamLobbyStatsResponse )" in out
+    body = json.dumps({"players": ["demo", "private_player"], "max_age": "0s"})
+    code, out, err = await grpcurl(
+        "-plaintext", "-d", body, target, "dbd.playerstats.v1.PlayerStatsService/StreamLobbyStats"
+    )
+    assert code == 0, err
+    messages = json_stream(out)
+    kinds = [(m.get("index", 0), next(k for k in ("stats", "achievements", "error") if k in m)) for m in messages]
+    assert [kind for index, kind in kinds if index == 0] == ["stats", "achievements"]  # proto3 JSON omits index 0
+    assert [kind for index, kind in kinds if index == 1] == ["error"]
+    error = next(m for m in messages if "error" in m)
+    assert "PROFILE_PRIVATE" in json.dumps(error)
+
+
 async def test_grpcurl_shows_error_details(server: RunningServer) -> None:
     """An on-call engineer sees the code and the ErrorInfo reason in grpcurl's output."""
     code, _, err = await grpcurl(

@@ -41,6 +41,11 @@ class Misbehaving(pb_grpc.PlayerStatsServiceServicer):
         yield pb.StreamPlayerStatsResponse(stats=pb.StatsPart())
         yield pb.StreamPlayerStatsResponse(achievements=pb.AchievementsPart())
 
+    async def StreamLobbyStats(
+        self, request: pb.StreamLobbyStatsRequest, context: Context
+    ) -> AsyncIterator[pb.StreamLobbyStatsResponse]:
+        yield pb.StreamLobbyStatsResponse(index=0, stats=pb.StatsPart())
+
 
 @pytest.fixture
 def captured() -> Iterator[CapturedTelemetry]:

@@ -78,6 +78,7 @@ def test_every_kind_but_the_fallback_has_a_class() -> None:
     ("exc", "code", "reason"),
     [
         (errors.InvalidPlayerError("x"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PLAYER"),
+        (errors.InvalidRequestError("x"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"),
         (errors.PlayerNotFoundError("x"), grpc.StatusCode.NOT_FOUND, "PLAYER_NOT_FOUND"),
         (errors.NoGameStatsError("x"), grpc.StatusCode.NOT_FOUND, "NO_GAME_STATS"),
         (errors.ProfilePrivateError("x"), grpc.StatusCode.FAILED_PRECONDITION, "PROFILE_PRIVATE"),
@@ -140,6 +141,7 @@ EXPECTED = [
     Row(*row)
     for row in [
         (errors.InvalidPlayerError("x"), "INVALID_PLAYER", "other", "healthy", "player", False),
+        (errors.InvalidRequestError("x"), "INVALID_REQUEST", "other", "healthy", "player", False),
         (errors.PlayerNotFoundError("x"), "PLAYER_NOT_FOUND", "other", "healthy", "player", False),
         (steam(SteamNotFoundError), "PLAYER_NOT_FOUND", "other", "healthy", "player", False),
         (errors.NoGameStatsError("x"), "NO_GAME_STATS", "other", "healthy", "player", False),

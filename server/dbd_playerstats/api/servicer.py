@@ -9,10 +9,13 @@ import grpc
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.api.lobby import lobby_part_to_pb, max_age_of
 from dbd_playerstats.api.mapping import achievements_part_to_pb, profile_to_pb, stats_part_to_pb
 from dbd_playerstats.api.status import stream_errors, unary_errors
 from dbd_playerstats.domain.model import AchievementsPart, StatsPart
 from dbd_playerstats.service.fetcher import PlayerFetcher
+from dbd_playerstats.service.freshness import PlayerParts
+from dbd_playerstats.service.lobby import Lobby
 from dbd_playerstats.upstream.deadline import Deadline
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -23,6 +26,8 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
 
     def __init__(self, fetcher: PlayerFetcher, *, overall_timeout_secs: float) -> None:
         self._fetcher = fetcher
+        self._parts = PlayerParts(fetcher)  # max_age: the store's young copies, else the fetcher's parts
+        self._lobby = Lobby(fetcher, self._parts)
         self._overall_timeout_secs = overall_timeout_secs
 
     def _deadline(self, context: Context) -> Deadline:
@@ -32,7 +37,7 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
     async def StreamPlayerStats(
         self, request: pb.StreamPlayerStatsRequest, context: Context
     ) -> AsyncIterator[pb.StreamPlayerStatsResponse]:
-        async for part in self._fetcher.stream(request.player, self._deadline(context)):
+        async for part in self._parts.stream(request.player, self._deadline(context), max_age_of(request)):
             if isinstance(part, StatsPart):
                 yield pb.StreamPlayerStatsResponse(stats=stats_part_to_pb(part))
             else:
@@ -41,7 +46,7 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
     @unary_errors
     async def GetPlayerStats(self, request: pb.GetPlayerStatsRequest, context: Context) -> pb.GetPlayerStatsResponse:
         response = pb.GetPlayerStatsResponse()
-        async for part in self._fetcher.stream(request.player, self._deadline(context)):
+        async for part in self._parts.stream(request.player, self._deadline(context), max_age_of(request)):
             if isinstance(part, StatsPart):
                 response.stats.CopyFrom(stats_part_to_pb(part))
             elif isinstance(part, AchievementsPart):
@@ -52,6 +57,14 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
     async def ResolvePlayer(self, request: pb.ResolvePlayerRequest, context: Context) -> pb.ResolvePlayerResponse:
         profile = await self._fetcher.resolve(request.player, self._deadline(context))
         return pb.ResolvePlayerResponse(profile=profile_to_pb(profile))
+
+    @stream_errors
+    async def StreamLobbyStats(
+        self, request: pb.StreamLobbyStatsRequest, context: Context
+    ) -> AsyncIterator[pb.StreamLobbyStatsResponse]:
+        max_age = max_age_of(request)
+        async for message in self._lobby.stream(list(request.players), self._deadline(context), max_age):
+            yield lobby_part_to_pb(message)
 
 
 __all__ = ["PlayerStatsServicer"]

@@ -15,6 +15,8 @@
   stats): a player who changes their privacy is seen on the next request.
 - Provenance: the request that started the fetch and those that joined it serve LIVE (fetched while they
   waited); a kept answer is served as CACHE with its original fetched_at.
+- A caller's `max_age` (seconds; None: the TTL decides) refuses a kept answer that is not younger than that: the
+  answer is dropped and fetched again (0: always, unless a fetch is in flight, which is joined: it is live).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -139,30 +142,44 @@ class SharedFetch(Generic[V, W]):
         self._tracer = tracer
         self._clock = clock
         self._flights: dict[str, Flight] = {}
+        self._max_entries = max_entries
+        # When each kept answer was fetched, for `kept(key, max_age)` (async-lru cannot be peeked without a call).
+        self._fetched_at: OrderedDict[str, datetime] = OrderedDict()
         self._lru = alru_cache(maxsize=max_entries, ttl=ttl_secs if ttl_secs > 0 else None, key=_cache_key)(self._run)
 
     def in_flight(self, key: str) -> bool:
         """Whether a fetch for `key` is running now."""
         return key in self._flights
 
-    def kept(self, key: str) -> bool:
-        """Whether an answer for `key` is kept now (a fetch in flight is not one)."""
-        return key not in self._flights and self._lru.cache_contains(key)
+    def kept(self, key: str, max_age: float | None = None) -> bool:
+        """Whether an answer for `key` is kept now (a fetch in flight is not one), younger than `max_age` seconds
+        when given."""
+        if key in self._flights or not self._lru.cache_contains(key):
+            return False
+        if max_age is None:
+            return True
+        fetched_at = self._fetched_at.get(key)  # None only past its bound: then "not young enough" (re-asked)
+        return fetched_at is not None and (self._clock() - fetched_at).total_seconds() < max_age
 
-    async def get(self, key: str, deadline: Deadline, *, observe: bool = True) -> Served[V, W]:
-        """The answer for `key`: kept, joined or fetched now. `observe` False records no cache lookup and no
-        coalesced wait (for the fetcher's own lookups, such as the stats verdict's)."""
+    async def get(
+        self, key: str, deadline: Deadline, *, observe: bool = True, max_age: float | None = None
+    ) -> Served[V, W]:
+        """The answer for `key`: kept (younger than `max_age` seconds when given), joined or fetched now.
+        `observe` False records no cache lookup and no coalesced wait (for the fetcher's own lookups, such as the
+        stats verdict's)."""
         flight = self._flights.get(key)
         if flight is None and self._lru.cache_contains(key):
             answer = await self._lru(key, deadline, None)  # done: returns without suspending
-            if observe:
-                age_secs = (self._clock() - answer.fetched_at).total_seconds()
-                record_cache_lookup(self.endpoint, hit=True, age_s=round(age_secs, 3))
-            return Served(answer, Origin.CACHED)
+            age_secs = self._age_secs(answer)
+            if max_age is None or age_secs < max_age:
+                if observe:
+                    record_cache_lookup(self.endpoint, hit=True, age_s=round(age_secs, 3))
+                return Served(answer, Origin.CACHED)
+            self._lru.cache_invalidate(key)  # older than this caller accepts: fetched again below
         if observe and self._ttl_secs > 0:
             record_cache_lookup(self.endpoint, hit=False)
         if flight is not None:
-            return await self._join(key, flight, deadline, observe=observe)
+            return await self._join(key, flight, deadline, observe=observe, max_age=max_age)
         flight = Flight(deadline, trace.get_current_span().get_span_context())
         self._flights[key] = flight
         return Served(await self._lru(key, deadline, flight), Origin.STARTED)
@@ -171,7 +188,18 @@ class SharedFetch(Generic[V, W]):
         """Cancel the fetches in flight and refuse new ones (at shutdown)."""
         await self._lru.cache_close()
 
-    async def _join(self, key: str, flight: Flight, deadline: Deadline, *, observe: bool) -> Served[V, W]:
+    def _note_fetched_at(self, key: str, fetched_at: datetime) -> None:
+        self._fetched_at[key] = fetched_at
+        self._fetched_at.move_to_end(key)
+        while len(self._fetched_at) > self._max_entries:
+            self._fetched_at.popitem(last=False)
+
+    def _age_secs(self, answer: Answer[V, W]) -> float:
+        return (self._clock() - answer.fetched_at).total_seconds()
+
+    async def _join(
+        self, key: str, flight: Flight, deadline: Deadline, *, observe: bool, max_age: float | None
+    ) -> Served[V, W]:
         joined_at, joined_ns = time.monotonic(), time.time_ns()
         again = False
         try:
@@ -191,7 +219,7 @@ class SharedFetch(Generic[V, W]):
             if observe:
                 self._record_wait(key, flight, joined_ns, time.monotonic() - joined_at)
         log.debug("%s fetch of %s ran out of its starter's time: fetching again", self.endpoint, key)
-        return await self.get(key, deadline, observe=observe)
+        return await self.get(key, deadline, observe=observe, max_age=max_age)
 
     def _record_wait(self, key: str, flight: Flight, joined_ns: int, waited_secs: float) -> None:
         """A ``coalesced.wait`` event on the current span and a child span of the same name over the wait, linked
@@ -215,7 +243,9 @@ class SharedFetch(Generic[V, W]):
         if flight is None:  # only when async-lru dropped an entry in flight (LRU) and a joiner restarted it
             flight = Flight(deadline, trace.get_current_span().get_span_context())
         try:
-            return await self._fetch(key, deadline, flight)
+            answer = await self._fetch(key, deadline, flight)
+            self._note_fetched_at(key, answer.fetched_at)
+            return answer
         finally:
             if self._flights.get(key) is flight:
                 del self._flights[key]

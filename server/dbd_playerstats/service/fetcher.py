@@ -76,12 +76,23 @@ class PlayerFetcher:
         self.profiles = self._calls.profiles
         self.stats = self._calls.stats
         self.achievements = self._calls.achievements
+        # For `freshness` and `lobby`: the lobby's profile batches, the store's copies, the catalog, the clock.
+        self.summaries = self._calls.summaries
+        self.store = self._guard
+        self.catalog = catalog
+        self.clock = clock
 
-    def stream(self, player: str, deadline: Deadline) -> AsyncIterator[Part]:
+    def stream(self, player: str, deadline: Deadline, max_age: float | None = None) -> AsyncIterator[Part]:
         """Yield the StatsPart, then the AchievementsPart; raise when the stats cannot be served (see
-        `dbd_playerstats.service.stream`)."""
+        `dbd_playerstats.service.stream`; `max_age` in seconds, None: the cache TTLs decide)."""
         return stream_parts(
-            player, deadline, calls=self._calls, catalog=self._catalog, upstream=self._upstream, parts=self._parts
+            player,
+            deadline,
+            calls=self._calls,
+            catalog=self._catalog,
+            upstream=self._upstream,
+            parts=self._parts,
+            max_age=max_age,
         )
 
     async def resolve_id(self, player: str, deadline: Deadline) -> str:

@@ -5,7 +5,9 @@ Coalescing and caching (one replica; `PLAYERSTATS_CACHE_*`): each call goes thro
 fetch; answers are kept for the endpoint's TTL and served as CACHE with their original fetched_at), whose fetch
 is one logical call through the `Upstream` (deadline, retries, breaker, rate budget). A stats attempt that fails
 in a way that may be the player's asks `verdict.player_verdict` before the failure goes back to the upstream
-policy, through the same shared profile and achievements calls the request makes itself.
+policy, through the same shared profile and achievements calls the request makes itself. The profile fetch
+answers from a lobby's batch (`summaries`: one GetPlayerSummaries call for many players) when one holds the
+player.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dbd_playerstats.config.settings import CacheSettings
 from dbd_playerstats.domain.clock import UtcClock
 from dbd_playerstats.domain.players import SteamId, normalise_steam_id, parse_player
 from dbd_playerstats.errors import InvalidPlayerError, PlayerNotFoundError
+from dbd_playerstats.service.summaries import ProfileBatches
 from dbd_playerstats.service.verdict import ASKS_A_VERDICT, player_verdict
 from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.steam.errors import SteamNotFoundError
@@ -52,7 +55,8 @@ class SteamCalls:
             )
 
         self.vanities = shared("vanity", self._fetch_vanity, cache.vanity_ttl_secs)
-        self.profiles = shared("profile", self._fetch_profile, cache.profile_ttl_secs)
+        self.summaries = ProfileBatches(steam, upstream, clock=clock)
+        self.profiles = shared("profile", self.summaries.fetch, cache.profile_ttl_secs)
         self.stats = shared("stats", self._fetch_stats, cache.stats_ttl_secs)
         self.achievements = shared("achievements", self._fetch_achievements, cache.achievements_ttl_secs)
 
@@ -78,18 +82,6 @@ class SteamCalls:
         except SteamNotFoundError:
             raise PlayerNotFoundError(f"no Steam player has the vanity name {name!r}") from None
         return Answer(_normalised(raw), self._clock())
-
-    async def _fetch_profile(self, steam_id: str, deadline: Deadline, flight: Flight) -> Answer[PlayerSummary, None]:
-        try:
-            profile = await self._upstream.call(
-                "profile",
-                flight.noting(lambda t: self._steam.get_player_summary(steam_id, timeout=t)),
-                deadline,
-                steam_id=steam_id,
-            )
-        except SteamNotFoundError:
-            raise PlayerNotFoundError(f"no Steam player has the SteamID64 {steam_id}", steam_id=steam_id) from None
-        return Answer(profile, self._clock())
 
     async def _fetch_achievements(
         self, steam_id: str, deadline: Deadline, flight: Flight

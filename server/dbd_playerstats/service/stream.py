@@ -5,7 +5,9 @@ for it), then profile, achievements, schema and global percentages (the last two
 refreshed in the background). The first part is sent as soon as profile and stats are in (cached or live); the
 second when achievements (plus schema and percentages, best effort) are. While the stats breaker is open (and
 the stats are not kept), the others start only once stored stats are found to stand in: without them the
-request fails at once, costing Steam nothing.
+request fails at once, costing Steam nothing. A caller's `max_age` (seconds; None: the cache TTLs decide)
+refuses kept profile, stats and achievements answers not younger than that (0: each is fetched live, or joined
+with a fetch in flight).
 
 What each call does is in `steam_calls` (and `verdict` for a failed stats call); how the parts are built, with
 the store, in `parts` and `store_guard`.
@@ -37,19 +39,20 @@ async def stream_parts(
     catalog: Catalog,
     upstream: Upstream,
     parts: PartBuilder,
+    max_age: float | None = None,
 ) -> AsyncIterator[Part]:
     """Yield the StatsPart, then the AchievementsPart of `player`; raise when the stats cannot be served."""
     steam_id = await calls.resolve_id(player, deadline)
     tasks = _Tasks()
     try:
         fail_fast = (
-            not calls.stats.kept(steam_id)
+            not calls.stats.kept(steam_id, max_age)
             and not calls.stats.in_flight(steam_id)
             and rejects_now(upstream, "stats", steam_id=steam_id) is not None
         )
-        stats = tasks.start(calls.stats.get(steam_id, deadline))
-        profile = tasks.lazily(lambda: calls.profiles.get(steam_id, deadline))
-        achievements = tasks.lazily(lambda: calls.achievements.get(steam_id, deadline))
+        stats = tasks.start(calls.stats.get(steam_id, deadline, max_age=max_age))
+        profile = tasks.lazily(lambda: calls.profiles.get(steam_id, deadline, max_age=max_age))
+        achievements = tasks.lazily(lambda: calls.achievements.get(steam_id, deadline, max_age=max_age))
         schema = tasks.lazily(lambda: catalog.schema.get(deadline))
         percents = tasks.lazily(lambda: catalog.percentages.get(deadline))
         if not fail_fast:

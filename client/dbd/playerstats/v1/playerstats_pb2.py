@@ -22,60 +22,66 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$dbd/playerstats/v1/playerstats.proto\x12\x12\x64\x62\x64.playerstats.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"*\n\x18StreamPlayerStatsRequest\x12\x0e\n\x06player\x18\x01 \x01(\t\"\x91\x01\n\x19StreamPlayerStatsResponse\x12.\n\x05stats\x18\x01 \x01(\x0b\x32\x1d.dbd.playerstats.v1.StatsPartH\x00\x12<\n\x0c\x61\x63hievements\x18\x02 \x01(\x0b\x32$.dbd.playerstats.v1.AchievementsPartH\x00\x42\x06\n\x04part\"\'\n\x15GetPlayerStatsRequest\x12\x0e\n\x06player\x18\x01 \x01(\t\"\x82\x01\n\x16GetPlayerStatsResponse\x12,\n\x05stats\x18\x01 \x01(\x0b\x32\x1d.dbd.playerstats.v1.StatsPart\x12:\n\x0c\x61\x63hievements\x18\x02 \x01(\x0b\x32$.dbd.playerstats.v1.AchievementsPart\"&\n\x14ResolvePlayerRequest\x12\x0e\n\x06player\x18\x01 \x01(\t\"E\n\x15ResolvePlayerResponse\x12,\n\x07profile\x18\x01 \x01(\x0b\x32\x1b.dbd.playerstats.v1.Profile\"\x95\x01\n\x07Profile\x12\x10\n\x08steam_id\x18\x01 \x01(\t\x12\x14\n\x0cpersona_name\x18\x02 \x01(\t\x12\x13\n\x0bprofile_url\x18\x03 \x01(\t\x12\x12\n\navatar_url\x18\x04 \x01(\t\x12\x39\n\nvisibility\x18\x05 \x01(\x0e\x32%.dbd.playerstats.v1.ProfileVisibility\"{\n\nProvenance\x12.\n\x06source\x18\x01 \x01(\x0e\x32\x1e.dbd.playerstats.v1.DataSource\x12.\n\nfetched_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\x03 \x01(\x08\"\x9d\x01\n\tStatsPart\x12,\n\x07profile\x18\x01 \x01(\x0b\x32\x1b.dbd.playerstats.v1.Profile\x12.\n\x05stats\x18\x02 \x01(\x0b\x32\x1f.dbd.playerstats.v1.PlayerStats\x12\x32\n\nprovenance\x18\x03 \x01(\x0b\x32\x1e.dbd.playerstats.v1.Provenance\"g\n\x05Grade\x12+\n\x04tier\x18\x01 \x01(\x0e\x32\x1d.dbd.playerstats.v1.GradeTier\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0c\n\x04pips\x18\x03 \x01(\x03\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"L\n\x07RawStat\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x42\x07\n\x05value\"\xbb\x05\n\x0bPlayerStats\x12/\n\x0ckiller_grade\x18\x01 \x01(\x0b\x32\x19.dbd.playerstats.v1.Grade\x12\x31\n\x0esurvivor_grade\x18\x02 \x01(\x0b\x32\x19.dbd.playerstats.v1.Grade\x12\x13\n\x0b\x62loodpoints\x18\x03 \x01(\x03\x12\x1a\n\x12max_prestige_level\x18\x04 \x01(\x03\x12\x1b\n\x13max_character_level\x18\x05 \x01(\x03\x12\x18\n\x10survivors_killed\x18\x06 \x01(\x03\x12\x1c\n\x14survivors_sacrificed\x18\x07 \x01(\x03\x12#\n\x1bkiller_full_loadout_matches\x18\x08 \x01(\x03\x12%\n\x1dsurvivor_full_loadout_matches\x18\t \x01(\x03\x12\x0f\n\x07\x65scapes\x18\n \x01(\x03\x12\x12\n\nescapes_ko\x18\x0b \x01(\x03\x12\x15\n\rhatch_escapes\x18\x0c \x01(\x03\x12\x1b\n\x13generators_repaired\x18\r \x01(\x01\x12\x18\n\x10survivors_healed\x18\x0e \x01(\x01\x12\x14\n\x0cskill_checks\x18\x0f \x01(\x03\x12\x18\n\x10unhooks_or_heals\x18\x10 \x01(\x03\x12\"\n\x1aunhooks_or_heals_post_exit\x18\x11 \x01(\x03\x12\x1a\n\x12hooked_and_escaped\x18\x12 \x01(\x03\x12\x1d\n\x15\x65scapes_with_new_item\x18\x13 \x01(\x03\x12\x15\n\rchainsaw_hits\x18\x14 \x01(\x03\x12\x17\n\x0funcloak_attacks\x18\x15 \x01(\x03\x12\x14\n\x0ctrap_catches\x18\x16 \x01(\x03\x12.\n\traw_stats\x18\x17 \x03(\x0b\x32\x1b.dbd.playerstats.v1.RawStat\"\xa8\x01\n\x0b\x41\x63hievement\x12\x10\n\x08\x61pi_name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08unlocked\x18\x03 \x01(\x08\x12/\n\x0bunlock_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x0eglobal_percent\x18\x05 \x01(\x01H\x00\x88\x01\x01\x42\x11\n\x0f_global_percent\"x\n\x05\x41\x64\x65pt\x12\x11\n\tcharacter\x18\x01 \x01(\t\x12&\n\x04role\x18\x02 \x01(\x0e\x32\x18.dbd.playerstats.v1.Role\x12\x34\n\x0b\x61\x63hievement\x18\x03 \x01(\x0b\x32\x1f.dbd.playerstats.v1.Achievement\"-\n\nRoleTotals\x12\x10\n\x08unlocked\x18\x01 \x01(\x05\x12\r\n\x05total\x18\x02 \x01(\x05\"\x81\x02\n\x0c\x41\x63hievements\x12)\n\x06\x61\x64\x65pts\x18\x01 \x03(\x0b\x32\x19.dbd.playerstats.v1.Adept\x12\x35\n\rkiller_adepts\x18\x02 \x01(\x0b\x32\x1e.dbd.playerstats.v1.RoleTotals\x12\x37\n\x0fsurvivor_adepts\x18\x03 \x01(\x0b\x32\x1e.dbd.playerstats.v1.RoleTotals\x12\x10\n\x08unlocked\x18\x04 \x01(\x05\x12\r\n\x05total\x18\x05 \x01(\x05\x12\x35\n\x0c\x61\x63hievements\x18\x06 \x03(\x0b\x32\x1f.dbd.playerstats.v1.Achievement\"T\n\x0bUnavailable\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x04 \x01(\x03\"\xb4\x01\n\x10\x41\x63hievementsPart\x12\x36\n\x0c\x61\x63hievements\x18\x01 \x01(\x0b\x32 .dbd.playerstats.v1.Achievements\x12\x32\n\nprovenance\x18\x02 \x01(\x0b\x32\x1e.dbd.playerstats.v1.Provenance\x12\x34\n\x0bunavailable\x18\x03 \x01(\x0b\x32\x1f.dbd.playerstats.v1.Unavailable*v\n\x11ProfileVisibility\x12\"\n\x1ePROFILE_VISIBILITY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPROFILE_VISIBILITY_PRIVATE\x10\x01\x12\x1d\n\x19PROFILE_VISIBILITY_PUBLIC\x10\x03*n\n\nDataSource\x12\x1b\n\x17\x44\x41TA_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x41TA_SOURCE_LIVE\x10\x01\x12\x15\n\x11\x44\x41TA_SOURCE_CACHE\x10\x02\x12\x16\n\x12\x44\x41TA_SOURCE_STORED\x10\x03*\x99\x01\n\tGradeTier\x12\x1a\n\x16GRADE_TIER_UNSPECIFIED\x10\x00\x12\x12\n\x0eGRADE_TIER_ASH\x10\x01\x12\x15\n\x11GRADE_TIER_BRONZE\x10\x02\x12\x15\n\x11GRADE_TIER_SILVER\x10\x03\x12\x13\n\x0fGRADE_TIER_GOLD\x10\x04\x12\x19\n\x15GRADE_TIER_IRIDESCENT\x10\x05*@\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_KILLER\x10\x01\x12\x11\n\rROLE_SURVIVOR\x10\x02\x32\xd7\x02\n\x12PlayerStatsService\x12r\n\x11StreamPlayerStats\x12,.dbd.playerstats.v1.StreamPlayerStatsRequest\x1a-.dbd.playerstats.v1.StreamPlayerStatsResponse0\x01\x12g\n\x0eGetPlayerStats\x12).dbd.playerstats.v1.GetPlayerStatsRequest\x1a*.dbd.playerstats.v1.GetPlayerStatsResponse\x12\x64\n\rResolvePlayer\x12(.dbd.playerstats.v1.ResolvePlayerRequest\x1a).dbd.playerstats.v1.ResolvePlayerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$dbd/playerstats/v1/playerstats.proto\x12\x12\x64\x62\x64.playerstats.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"V\n\x18StreamPlayerStatsRequest\x12\x0e\n\x06player\x18\x01 \x01(\t\x12*\n\x07max_age\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x91\x01\n\x19StreamPlayerStatsResponse\x12.\n\x05stats\x18\x01 \x01(\x0b\x32\x1d.dbd.playerstats.v1.StatsPartH\x00\x12<\n\x0c\x61\x63hievements\x18\x02 \x01(\x0b\x32$.dbd.playerstats.v1.AchievementsPartH\x00\x42\x06\n\x04part\"S\n\x15GetPlayerStatsRequest\x12\x0e\n\x06player\x18\x01 \x01(\t\x12*\n\x07max_age\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x82\x01\n\x16GetPlayerStatsResponse\x12,\n\x05stats\x18\x01 \x01(\x0b\x32\x1d.dbd.playerstats.v1.StatsPart\x12:\n\x0c\x61\x63hievements\x18\x02 \x01(\x0b\x32$.dbd.playerstats.v1.AchievementsPart\"&\n\x14ResolvePlayerRequest\x12\x0e\n\x06player\x18\x01 \x01(\t\"E\n\x15ResolvePlayerResponse\x12,\n\x07profile\x18\x01 \x01(\x0b\x32\x1b.dbd.playerstats.v1.Profile\"V\n\x17StreamLobbyStatsRequest\x12\x0f\n\x07players\x18\x01 \x03(\t\x12*\n\x07max_age\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xe6\x01\n\x18StreamLobbyStatsResponse\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06player\x18\x02 \x01(\t\x12\x10\n\x08steam_id\x18\x03 \x01(\t\x12.\n\x05stats\x18\x04 \x01(\x0b\x32\x1d.dbd.playerstats.v1.StatsPartH\x00\x12<\n\x0c\x61\x63hievements\x18\x05 \x01(\x0b\x32$.dbd.playerstats.v1.AchievementsPartH\x00\x12#\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x06\n\x04part\"\x95\x01\n\x07Profile\x12\x10\n\x08steam_id\x18\x01 \x01(\t\x12\x14\n\x0cpersona_name\x18\x02 \x01(\t\x12\x13\n\x0bprofile_url\x18\x03 \x01(\t\x12\x12\n\navatar_url\x18\x04 \x01(\t\x12\x39\n\nvisibility\x18\x05 \x01(\x0e\x32%.dbd.playerstats.v1.ProfileVisibility\"{\n\nProvenance\x12.\n\x06source\x18\x01 \x01(\x0e\x32\x1e.dbd.playerstats.v1.DataSource\x12.\n\nfetched_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\x03 \x01(\x08\"\x9d\x01\n\tStatsPart\x12,\n\x07profile\x18\x01 \x01(\x0b\x32\x1b.dbd.playerstats.v1.Profile\x12.\n\x05stats\x18\x02 \x01(\x0b\x32\x1f.dbd.playerstats.v1.PlayerStats\x12\x32\n\nprovenance\x18\x03 \x01(\x0b\x32\x1e.dbd.playerstats.v1.Provenance\"g\n\x05Grade\x12+\n\x04tier\x18\x01 \x01(\x0e\x32\x1d.dbd.playerstats.v1.GradeTier\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0c\n\x04pips\x18\x03 \x01(\x03\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"L\n\x07RawStat\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x42\x07\n\x05value\"\xbb\x05\n\x0bPlayerStats\x12/\n\x0ckiller_grade\x18\x01 \x01(\x0b\x32\x19.dbd.playerstats.v1.Grade\x12\x31\n\x0esurvivor_grade\x18\x02 \x01(\x0b\x32\x19.dbd.playerstats.v1.Grade\x12\x13\n\x0b\x62loodpoints\x18\x03 \x01(\x03\x12\x1a\n\x12max_prestige_level\x18\x04 \x01(\x03\x12\x1b\n\x13max_character_level\x18\x05 \x01(\x03\x12\x18\n\x10survivors_killed\x18\x06 \x01(\x03\x12\x1c\n\x14survivors_sacrificed\x18\x07 \x01(\x03\x12#\n\x1bkiller_full_loadout_matches\x18\x08 \x01(\x03\x12%\n\x1dsurvivor_full_loadout_matches\x18\t \x01(\x03\x12\x0f\n\x07\x65scapes\x18\n \x01(\x03\x12\x12\n\nescapes_ko\x18\x0b \x01(\x03\x12\x15\n\rhatch_escapes\x18\x0c \x01(\x03\x12\x1b\n\x13generators_repaired\x18\r \x01(\x01\x12\x18\n\x10survivors_healed\x18\x0e \x01(\x01\x12\x14\n\x0cskill_checks\x18\x0f \x01(\x03\x12\x18\n\x10unhooks_or_heals\x18\x10 \x01(\x03\x12\"\n\x1aunhooks_or_heals_post_exit\x18\x11 \x01(\x03\x12\x1a\n\x12hooked_and_escaped\x18\x12 \x01(\x03\x12\x1d\n\x15\x65scapes_with_new_item\x18\x13 \x01(\x03\x12\x15\n\rchainsaw_hits\x18\x14 \x01(\x03\x12\x17\n\x0funcloak_attacks\x18\x15 \x01(\x03\x12\x14\n\x0ctrap_catches\x18\x16 \x01(\x03\x12.\n\traw_stats\x18\x17 \x03(\x0b\x32\x1b.dbd.playerstats.v1.RawStat\"\xa8\x01\n\x0b\x41\x63hievement\x12\x10\n\x08\x61pi_name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08unlocked\x18\x03 \x01(\x08\x12/\n\x0bunlock_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x0eglobal_percent\x18\x05 \x01(\x01H\x00\x88\x01\x01\x42\x11\n\x0f_global_percent\"x\n\x05\x41\x64\x65pt\x12\x11\n\tcharacter\x18\x01 \x01(\t\x12&\n\x04role\x18\x02 \x01(\x0e\x32\x18.dbd.playerstats.v1.Role\x12\x34\n\x0b\x61\x63hievement\x18\x03 \x01(\x0b\x32\x1f.dbd.playerstats.v1.Achievement\"-\n\nRoleTotals\x12\x10\n\x08unlocked\x18\x01 \x01(\x05\x12\r\n\x05total\x18\x02 \x01(\x05\"\x81\x02\n\x0c\x41\x63hievements\x12)\n\x06\x61\x64\x65pts\x18\x01 \x03(\x0b\x32\x19.dbd.playerstats.v1.Adept\x12\x35\n\rkiller_adepts\x18\x02 \x01(\x0b\x32\x1e.dbd.playerstats.v1.RoleTotals\x12\x37\n\x0fsurvivor_adepts\x18\x03 \x01(\x0b\x32\x1e.dbd.playerstats.v1.RoleTotals\x12\x10\n\x08unlocked\x18\x04 \x01(\x05\x12\r\n\x05total\x18\x05 \x01(\x05\x12\x35\n\x0c\x61\x63hievements\x18\x06 \x03(\x0b\x32\x1f.dbd.playerstats.v1.Achievement\"T\n\x0bUnavailable\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x04 \x01(\x03\"\xb4\x01\n\x10\x41\x63hievementsPart\x12\x36\n\x0c\x61\x63hievements\x18\x01 \x01(\x0b\x32 .dbd.playerstats.v1.Achievements\x12\x32\n\nprovenance\x18\x02 \x01(\x0b\x32\x1e.dbd.playerstats.v1.Provenance\x12\x34\n\x0bunavailable\x18\x03 \x01(\x0b\x32\x1f.dbd.playerstats.v1.Unavailable*v\n\x11ProfileVisibility\x12\"\n\x1ePROFILE_VISIBILITY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPROFILE_VISIBILITY_PRIVATE\x10\x01\x12\x1d\n\x19PROFILE_VISIBILITY_PUBLIC\x10\x03*n\n\nDataSource\x12\x1b\n\x17\x44\x41TA_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x41TA_SOURCE_LIVE\x10\x01\x12\x15\n\x11\x44\x41TA_SOURCE_CACHE\x10\x02\x12\x16\n\x12\x44\x41TA_SOURCE_STORED\x10\x03*\x99\x01\n\tGradeTier\x12\x1a\n\x16GRADE_TIER_UNSPECIFIED\x10\x00\x12\x12\n\x0eGRADE_TIER_ASH\x10\x01\x12\x15\n\x11GRADE_TIER_BRONZE\x10\x02\x12\x15\n\x11GRADE_TIER_SILVER\x10\x03\x12\x13\n\x0fGRADE_TIER_GOLD\x10\x04\x12\x19\n\x15GRADE_TIER_IRIDESCENT\x10\x05*@\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_KILLER\x10\x01\x12\x11\n\rROLE_SURVIVOR\x10\x02\x32\xc8\x03\n\x12PlayerStatsService\x12r\n\x11StreamPlayerStats\x12,.dbd.playerstats.v1.StreamPlayerStatsRequest\x1a-.dbd.playerstats.v1.StreamPlayerStatsResponse0\x01\x12g\n\x0eGetPlayerStats\x12).dbd.playerstats.v1.GetPlayerStatsRequest\x1a*.dbd.playerstats.v1.GetPlayerStatsResponse\x12\x64\n\rResolvePlayer\x12(.dbd.playerstats.v1.ResolvePlayerRequest\x1a).dbd.playerstats.v1.ResolvePlayerResponse\x12o\n\x10StreamLobbyStats\x12+.dbd.playerstats.v1.StreamLobbyStatsRequest\x1a,.dbd.playerstats.v1.StreamLobbyStatsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dbd.playerstats.v1.playerstats_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROFILEVISIBILITY']._serialized_start=2761
-  _globals['_PROFILEVISIBILITY']._serialized_end=2879
-  _globals['_DATASOURCE']._serialized_start=2881
-  _globals['_DATASOURCE']._serialized_end=2991
-  _globals['_GRADETIER']._serialized_start=2994
-  _globals['_GRADETIER']._serialized_end=3147
-  _globals['_ROLE']._serialized_start=3149
-  _globals['_ROLE']._serialized_end=3213
-  _globals['_STREAMPLAYERSTATSREQUEST']._serialized_start=93
-  _globals['_STREAMPLAYERSTATSREQUEST']._serialized_end=135
-  _globals['_STREAMPLAYERSTATSRESPONSE']._serialized_start=138
-  _globals['_STREAMPLAYERSTATSRESPONSE']._serialized_end=283
-  _globals['_GETPLAYERSTATSREQUEST']._serialized_start=285
-  _globals['_GETPLAYERSTATSREQUEST']._serialized_end=324
-  _globals['_GETPLAYERSTATSRESPONSE']._serialized_start=327
-  _globals['_GETPLAYERSTATSRESPONSE']._serialized_end=457
-  _globals['_RESOLVEPLAYERREQUEST']._serialized_start=459
-  _globals['_RESOLVEPLAYERREQUEST']._serialized_end=497
-  _globals['_RESOLVEPLAYERRESPONSE']._serialized_start=499
-  _globals['_RESOLVEPLAYERRESPONSE']._serialized_end=568
-  _globals['_PROFILE']._serialized_start=571
-  _globals['_PROFILE']._serialized_end=720
-  _globals['_PROVENANCE']._serialized_start=722
-  _globals['_PROVENANCE']._serialized_end=845
-  _globals['_STATSPART']._serialized_start=848
-  _globals['_STATSPART']._serialized_end=1005
-  _globals['_GRADE']._serialized_start=1007
-  _globals['_GRADE']._serialized_end=1110
-  _globals['_RAWSTAT']._serialized_start=1112
-  _globals['_RAWSTAT']._serialized_end=1188
-  _globals['_PLAYERSTATS']._serialized_start=1191
-  _globals['_PLAYERSTATS']._serialized_end=1890
-  _globals['_ACHIEVEMENT']._serialized_start=1893
-  _globals['_ACHIEVEMENT']._serialized_end=2061
-  _globals['_ADEPT']._serialized_start=2063
-  _globals['_ADEPT']._serialized_end=2183
-  _globals['_ROLETOTALS']._serialized_start=2185
-  _globals['_ROLETOTALS']._serialized_end=2230
-  _globals['_ACHIEVEMENTS']._serialized_start=2233
-  _globals['_ACHIEVEMENTS']._serialized_end=2490
-  _globals['_UNAVAILABLE']._serialized_start=2492
-  _globals['_UNAVAILABLE']._serialized_end=2576
-  _globals['_ACHIEVEMENTSPART']._serialized_start=2579
-  _globals['_ACHIEVEMENTSPART']._serialized_end=2759
-  _globals['_PLAYERSTATSSERVICE']._serialized_start=3216
-  _globals['_PLAYERSTATSSERVICE']._serialized_end=3559
+  _globals['_PROFILEVISIBILITY']._serialized_start=3227
+  _globals['_PROFILEVISIBILITY']._serialized_end=3345
+  _globals['_DATASOURCE']._serialized_start=3347
+  _globals['_DATASOURCE']._serialized_end=3457
+  _globals['_GRADETIER']._serialized_start=3460
+  _globals['_GRADETIER']._serialized_end=3613
+  _globals['_ROLE']._serialized_start=3615
+  _globals['_ROLE']._serialized_end=3679
+  _globals['_STREAMPLAYERSTATSREQUEST']._serialized_start=150
+  _globals['_STREAMPLAYERSTATSREQUEST']._serialized_end=236
+  _globals['_STREAMPLAYERSTATSRESPONSE']._serialized_start=239
+  _globals['_STREAMPLAYERSTATSRESPONSE']._serialized_end=384
+  _globals['_GETPLAYERSTATSREQUEST']._serialized_start=386
+  _globals['_GETPLAYERSTATSREQUEST']._serialized_end=469
+  _globals['_GETPLAYERSTATSRESPONSE']._serialized_start=472
+  _globals['_GETPLAYERSTATSRESPONSE']._serialized_end=602
+  _globals['_RESOLVEPLAYERREQUEST']._serialized_start=604
+  _globals['_RESOLVEPLAYERREQUEST']._serialized_end=642
+  _globals['_RESOLVEPLAYERRESPONSE']._serialized_start=644
+  _globals['_RESOLVEPLAYERRESPONSE']._serialized_end=713
+  _globals['_STREAMLOBBYSTATSREQUEST']._serialized_start=715
+  _globals['_STREAMLOBBYSTATSREQUEST']._serialized_end=801
+  _globals['_STREAMLOBBYSTATSRESPONSE']._serialized_start=804
+  _globals['_STREAMLOBBYSTATSRESPONSE']._serialized_end=1034
+  _globals['_PROFILE']._serialized_start=1037
+  _globals['_PROFILE']._serialized_end=1186
+  _globals['_PROVENANCE']._serialized_start=1188
+  _globals['_PROVENANCE']._serialized_end=1311
+  _globals['_STATSPART']._serialized_start=1314
+  _globals['_STATSPART']._serialized_end=1471
+  _globals['_GRADE']._serialized_start=1473
+  _globals['_GRADE']._serialized_end=1576
+  _globals['_RAWSTAT']._serialized_start=1578
+  _globals['_RAWSTAT']._serialized_end=1654
+  _globals['_PLAYERSTATS']._serialized_start=1657
+  _globals['_PLAYERSTATS']._serialized_end=2356
+  _globals['_ACHIEVEMENT']._serialized_start=2359
+  _globals['_ACHIEVEMENT']._serialized_end=2527
+  _globals['_ADEPT']._serialized_start=2529
+  _globals['_ADEPT']._serialized_end=2649
+  _globals['_ROLETOTALS']._serialized_start=2651
+  _globals['_ROLETOTALS']._serialized_end=2696
+  _globals['_ACHIEVEMENTS']._serialized_start=2699
+  _globals['_ACHIEVEMENTS']._serialized_end=2956
+  _globals['_UNAVAILABLE']._serialized_start=2958
+  _globals['_UNAVAILABLE']._serialized_end=3042
+  _globals['_ACHIEVEMENTSPART']._serialized_start=3045
+  _globals['_ACHIEVEMENTSPART']._serialized_end=3225
+  _globals['_PLAYERSTATSSERVICE']._serialized_start=3682
+  _globals['_PLAYERSTATSSERVICE']._serialized_end=4138
 # @@protoc_insertion_point(module_scope)

@@ -10,10 +10,12 @@ google.rpc.RetryInfo detail. The README holds the table of every case.
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -144,18 +146,29 @@ class StreamPlayerStatsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PLAYER_FIELD_NUMBER: _builtins.int
+    MAX_AGE_FIELD_NUMBER: _builtins.int
     player: _builtins.str
     """A SteamID64 ("76561198000000000"), a vanity name ("somename"), or a profile
     URL ("https://steamcommunity.com/profiles/7656..." or ".../id/somename").
     """
+    @_builtins.property
+    def max_age(self) -> _duration_pb2.Duration:
+        """How old a part may be. Unset: the server's cache TTLs decide. 0s: fetched
+        from Steam now (joined with a fetch already in flight, under the same Steam
+        budget, breaker and quota), so its provenance is DATA_SOURCE_LIVE. Any other
+        value: a cached or stored part younger than that is served, an older one is
+        fetched again. Negative: INVALID_ARGUMENT.
+        """
+
     def __init__(
         self,
         *,
         player: _builtins.str = ...,
+        max_age: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["player", b"player"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age", "player", b"player"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -200,16 +213,22 @@ class GetPlayerStatsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PLAYER_FIELD_NUMBER: _builtins.int
+    MAX_AGE_FIELD_NUMBER: _builtins.int
     player: _builtins.str
     """Same forms as StreamPlayerStatsRequest.player."""
+    @_builtins.property
+    def max_age(self) -> _duration_pb2.Duration:
+        """Same meaning as StreamPlayerStatsRequest.max_age."""
+
     def __init__(
         self,
         *,
         player: _builtins.str = ...,
+        max_age: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["player", b"player"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age", "player", b"player"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -290,6 +309,91 @@ class ResolvePlayerResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolvePlayerResponse: _TypeAlias = ResolvePlayerResponse  # noqa: Y015
+
+@_typing.final
+class StreamLobbyStatsRequest(_message.Message):
+    """StreamLobbyStatsRequest names the players of a lobby."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAYERS_FIELD_NUMBER: _builtins.int
+    MAX_AGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def players(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 to 10 entries, each in any form StreamPlayerStatsRequest.player accepts.
+        Entries naming the same player (by SteamID64) are fetched once and
+        answered under each of their indexes.
+        """
+
+    @_builtins.property
+    def max_age(self) -> _duration_pb2.Duration:
+        """Same meaning as StreamPlayerStatsRequest.max_age, for every player."""
+
+    def __init__(
+        self,
+        *,
+        players: _abc.Iterable[_builtins.str] | None = ...,
+        max_age: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age", "players", b"players"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamLobbyStatsRequest: _TypeAlias = StreamLobbyStatsRequest  # noqa: Y015
+
+@_typing.final
+class StreamLobbyStatsResponse(_message.Message):
+    """StreamLobbyStatsResponse is one part of one player's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    PLAYER_FIELD_NUMBER: _builtins.int
+    STEAM_ID_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    ACHIEVEMENTS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Position of the player in StreamLobbyStatsRequest.players, from 0."""
+    player: _builtins.str
+    """The request's entry, as given."""
+    steam_id: _builtins.str
+    """The player's SteamID64 once resolved; empty when the entry could not be."""
+    @_builtins.property
+    def stats(self) -> Global___StatsPart:
+        """The profile and statistics, as StreamPlayerStatsResponse.stats."""
+
+    @_builtins.property
+    def achievements(self) -> Global___AchievementsPart:
+        """The achievements, as StreamPlayerStatsResponse.achievements."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """This player failed (the status StreamPlayerStats would have ended with,
+        with the same ErrorInfo detail); the other players go on.
+        """
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        player: _builtins.str = ...,
+        steam_id: _builtins.str = ...,
+        stats: Global___StatsPart | None = ...,
+        achievements: Global___AchievementsPart | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["achievements", b"achievements", "error", b"error", "part", b"part", "stats", b"stats"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["achievements", b"achievements", "error", b"error", "index", b"index", "part", b"part", "player", b"player", "stats", b"stats", "steam_id", b"steam_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["stats", "achievements", "error"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___StreamLobbyStatsResponse: _TypeAlias = StreamLobbyStatsResponse  # noqa: Y015
 
 @_typing.final
 class Profile(_message.Message):

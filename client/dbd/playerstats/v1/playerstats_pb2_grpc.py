@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class PlayerStatsServiceStub:
-    """PlayerStatsService serves one Steam player's Dead by Daylight data.
+    """PlayerStatsService serves the Dead by Daylight data of one Steam player, or of
+    a whole lobby at once.
     """
 
     def __init__(self, channel):
@@ -50,10 +51,16 @@ class PlayerStatsServiceStub:
                 request_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.ResolvePlayerRequest.SerializeToString,
                 response_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.ResolvePlayerResponse.FromString,
                 _registered_method=True)
+        self.StreamLobbyStats = channel.unary_stream(
+                '/dbd.playerstats.v1.PlayerStatsService/StreamLobbyStats',
+                request_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsRequest.SerializeToString,
+                response_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsResponse.FromString,
+                _registered_method=True)
 
 
 class PlayerStatsServiceServicer:
-    """PlayerStatsService serves one Steam player's Dead by Daylight data.
+    """PlayerStatsService serves the Dead by Daylight data of one Steam player, or of
+    a whole lobby at once.
     """
 
     def StreamPlayerStats(self, request, context):
@@ -81,6 +88,15 @@ class PlayerStatsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamLobbyStats(self, request, context):
+        """StreamLobbyStats streams the parts of up to 10 players at once, each part as
+        soon as it is ready: per player the stats, then the achievements, or one
+        error. It ends with OK once every player is settled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlayerStatsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +115,11 @@ def add_PlayerStatsServiceServicer_to_server(servicer, server):
                     request_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.ResolvePlayerRequest.FromString,
                     response_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.ResolvePlayerResponse.SerializeToString,
             ),
+            'StreamLobbyStats': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamLobbyStats,
+                    request_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsRequest.FromString,
+                    response_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'dbd.playerstats.v1.PlayerStatsService', rpc_method_handlers)
@@ -108,7 +129,8 @@ def add_PlayerStatsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PlayerStatsService:
-    """PlayerStatsService serves one Steam player's Dead by Daylight data.
+    """PlayerStatsService serves the Dead by Daylight data of one Steam player, or of
+    a whole lobby at once.
     """
 
     @staticmethod
@@ -182,6 +204,33 @@ class PlayerStatsService:
             '/dbd.playerstats.v1.PlayerStatsService/ResolvePlayer',
             dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.ResolvePlayerRequest.SerializeToString,
             dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.ResolvePlayerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamLobbyStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dbd.playerstats.v1.PlayerStatsService/StreamLobbyStats',
+            dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsRequest.SerializeToString,
+            dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

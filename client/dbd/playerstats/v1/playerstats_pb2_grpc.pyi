@@ -32,7 +32,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class PlayerStatsServiceStub:
-    """PlayerStatsService serves one Steam player's Dead by Daylight data."""
+    """PlayerStatsService serves the Dead by Daylight data of one Steam player, or of
+    a whole lobby at once.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -51,10 +53,17 @@ class PlayerStatsServiceStub:
     """ResolvePlayer turns a SteamID64, vanity name or profile URL into a SteamID64
     and the player's public profile.
     """
+    StreamLobbyStats: _grpc.UnaryStreamMultiCallable[_playerstats_pb2.StreamLobbyStatsRequest, _playerstats_pb2.StreamLobbyStatsResponse]
+    """StreamLobbyStats streams the parts of up to 10 players at once, each part as
+    soon as it is ready: per player the stats, then the achievements, or one
+    error. It ends with OK once every player is settled.
+    """
 
 @_typing.type_check_only
 class PlayerStatsServiceAsyncStub(PlayerStatsServiceStub):
-    """PlayerStatsService serves one Steam player's Dead by Daylight data."""
+    """PlayerStatsService serves the Dead by Daylight data of one Steam player, or of
+    a whole lobby at once.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     StreamPlayerStats: _aio.UnaryStreamMultiCallable[_playerstats_pb2.StreamPlayerStatsRequest, _playerstats_pb2.StreamPlayerStatsResponse]  # type: ignore[assignment]
@@ -70,9 +79,16 @@ class PlayerStatsServiceAsyncStub(PlayerStatsServiceStub):
     """ResolvePlayer turns a SteamID64, vanity name or profile URL into a SteamID64
     and the player's public profile.
     """
+    StreamLobbyStats: _aio.UnaryStreamMultiCallable[_playerstats_pb2.StreamLobbyStatsRequest, _playerstats_pb2.StreamLobbyStatsResponse]  # type: ignore[assignment]
+    """StreamLobbyStats streams the parts of up to 10 players at once, each part as
+    soon as it is ready: per player the stats, then the achievements, or one
+    error. It ends with OK once every player is settled.
+    """
 
 class PlayerStatsServiceServicer(metaclass=_abc_1.ABCMeta):
-    """PlayerStatsService serves one Steam player's Dead by Daylight data."""
+    """PlayerStatsService serves the Dead by Daylight data of one Steam player, or of
+    a whole lobby at once.
+    """
 
     @_abc_1.abstractmethod
     def StreamPlayerStats(
@@ -103,6 +119,17 @@ class PlayerStatsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_playerstats_pb2.ResolvePlayerResponse, _abc.Awaitable[_playerstats_pb2.ResolvePlayerResponse]]:
         """ResolvePlayer turns a SteamID64, vanity name or profile URL into a SteamID64
         and the player's public profile.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamLobbyStats(
+        self,
+        request: _playerstats_pb2.StreamLobbyStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_playerstats_pb2.StreamLobbyStatsResponse], _abc.AsyncIterator[_playerstats_pb2.StreamLobbyStatsResponse]]:
+        """StreamLobbyStats streams the parts of up to 10 players at once, each part as
+        soon as it is ready: per player the stats, then the achievements, or one
+        error. It ends with OK once every player is settled.
         """
 
 def add_PlayerStatsServiceServicer_to_server(servicer: PlayerStatsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
