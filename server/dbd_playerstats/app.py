@@ -33,6 +33,7 @@ from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.store import AchievementStore, MergePolicy, open_store
 from dbd_playerstats.telemetry import Telemetry
 from dbd_playerstats.upstream import ResilientUpstream, SharedState, SharedStateListener
+from dbd_playerstats.upstream.policy import ResiliencePolicy
 from dbd_playerstats.upstream.protocol import Upstream
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ async def _open_upstream(
     """The resilient upstream (Redis-shared when REDIS_URL is set) and its traced view; closed last at shutdown."""
     shared_settings = settings.shared_state
     shared = SharedState.from_settings(shared_settings, settings.resilience) if shared_settings.enabled else None
-    upstream = ResilientUpstream.from_settings(settings.resilience, shared=shared)
+    upstream = ResilientUpstream(ResiliencePolicy.from_settings(settings.resilience), shared=shared)
     stack.push_async_callback(upstream.aclose)  # the Redis connections and the shared state's task
     traced_upstream = telemetry.wrap_upstream(upstream)  # the logical-call span around whichever upstream
     await upstream.initialize()  # after wrap_upstream: telemetry sees the start-up state; Redis down is no error

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from dbd_playerstats.config.settings import ResilienceSettings
 from dbd_playerstats.errors import RateLimitExceededError
 from dbd_playerstats.upstream.events import ResilienceEvent
-from dbd_playerstats.upstream.policy import RateLimitPolicy
+from dbd_playerstats.upstream.policy import RateLimitPolicy, ResiliencePolicy
 from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, RateLimiter
 from dbd_playerstats.upstream.redis_bucket import RedisTokenBucket
 from dbd_playerstats.upstream.resilient import ResilientUpstream
@@ -88,8 +88,10 @@ async def test_the_redis_bucket_counts_tokens_as_the_in_memory_one(
 async def test_the_gauge_is_read_from_the_upstream_at_collection(clock: FakeClock) -> None:
     """`Telemetry.wrap_upstream` makes ``playerstats.ratelimit.tokens`` read the resilient upstream's
     `budget_tokens()` at each collection: absent before the first grant, then the tokens left, refilling."""
-    upstream = ResilientUpstream.from_settings(
-        ResilienceSettings(rate_limit_per_min=60, burst_limit=3), clock=clock, sleep=clock.sleep
+    upstream = ResilientUpstream(
+        ResiliencePolicy.from_settings(ResilienceSettings(rate_limit_per_min=60, burst_limit=3)),
+        clock=clock,
+        sleep=clock.sleep,
     )
     captured = CapturedTelemetry.create()
     try:

@@ -22,6 +22,7 @@ from dbd_playerstats.upstream.events import (
     ResilienceEvent,
     RetryScheduled,
 )
+from dbd_playerstats.upstream.policy import ResiliencePolicy
 from dbd_playerstats.upstream.protocol import Upstream
 
 if TYPE_CHECKING:
@@ -68,8 +69,8 @@ def make(
     clock: FakeClock, settings: ResilienceSettings = SETTINGS, **overrides: float
 ) -> tuple[ResilientUpstream, list[ResilienceEvent]]:
     events = Recorder()
-    upstream = ResilientUpstream.from_settings(
-        replace(settings, **overrides),  # type: ignore[arg-type]
+    upstream = ResilientUpstream(
+        ResiliencePolicy.from_settings(replace(settings, **overrides)),  # type: ignore[arg-type]
         observers=[events],
         clock=clock,
         sleep=clock.sleep,

@@ -90,6 +90,14 @@ UnaryHandler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Awaitabl
 StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Resp]]
 
 
+async def _translate(method: str, context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
+    """Abort with the rich status of `exc`, logged once; an abort already under way passes untouched."""
+    if _is_abort(exc):
+        raise exc
+    _log(method, exc)
+    await abort(context, exc)
+
+
 def unary_errors(handler: UnaryHandler[Req, Resp]) -> UnaryHandler[Req, Resp]:
     """Translate any exception of a unary handler into its rich status."""
 
@@ -98,10 +106,7 @@ def unary_errors(handler: UnaryHandler[Req, Resp]) -> UnaryHandler[Req, Resp]:
         try:
             return await handler(self, request, context)
         except Exception as exc:
-            if _is_abort(exc):
-                raise
-            _log(handler.__name__, exc)
-            await abort(context, exc)
+            await _translate(handler.__name__, context, exc)
 
     return wrapper
 
@@ -115,10 +120,7 @@ def stream_errors(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]
             async for message in handler(self, request, context):
                 yield message
         except Exception as exc:
-            if _is_abort(exc):
-                raise
-            _log(handler.__name__, exc)
-            await abort(context, exc)
+            await _translate(handler.__name__, context, exc)
 
     return wrapper
 

@@ -25,7 +25,6 @@ from typing import TypeVar
 
 from purgatory import AsyncAbstractUnitOfWork
 
-from dbd_playerstats.config.settings import ResilienceSettings
 from dbd_playerstats.errors import CircuitOpenError, DeadlineExceededError
 from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError
 from dbd_playerstats.upstream.breaker import Breakers
@@ -96,33 +95,6 @@ class ResilientUpstream:
             emit=self._emit,
             policy=policy.rate_limit,
             clock=clock,
-        )
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: ResilienceSettings,
-        *,
-        observers: Iterable[ResilienceObserver] = (),
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-        uniform: Uniform = random.uniform,
-        wall_clock: Clock = time.time,
-        breaker_uow: AsyncAbstractUnitOfWork | None = None,
-        bucket: TokenBucket | None = None,
-        shared: SharedState | None = None,
-    ) -> ResilientUpstream:
-        """The upstream configured by the environment's resilience settings."""
-        return cls(
-            ResiliencePolicy.from_settings(settings),
-            observers=observers,
-            clock=clock,
-            sleep=sleep,
-            uniform=uniform,
-            wall_clock=wall_clock,
-            breaker_uow=breaker_uow,
-            bucket=bucket,
-            shared=shared,
         )
 
     def add_observer(self, observer: ResilienceObserver) -> None:
