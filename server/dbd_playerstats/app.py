@@ -33,6 +33,7 @@ from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.store import AchievementStore, MergePolicy, open_store
 from dbd_playerstats.telemetry import Telemetry
 from dbd_playerstats.upstream import ResilientUpstream, SharedState, SharedStateListener
+from dbd_playerstats.upstream.events import KeyAccepted, KeyRefused, ResilienceEvent, ResilienceObserver
 from dbd_playerstats.upstream.policy import ResiliencePolicy
 from dbd_playerstats.upstream.protocol import Upstream
 
@@ -43,6 +44,9 @@ CHANNELZ_SERVICE = "grpc.channelz.v1.Channelz"
 SHARED_STATE_SERVICE = "dbd.playerstats.v1.SharedState"
 """Health service name (REDIS_URL only): SERVING while breakers and budget are shared in Redis, NOT_SERVING while
 this replica runs on its in-process fall-back. SERVICE_NAME stays SERVING either way: requests are served."""
+STEAM_KEY_SERVICE = "dbd.playerstats.v1.SteamKey"
+"""Health service name: NOT_SERVING from the moment Steam refuses the API key until it accepts it again (the key
+gate, upstream/key_gate.py); SERVICE_NAME stays SERVING (the operator must fix the key, not restart replicas)."""
 
 
 @dataclass
@@ -87,6 +91,22 @@ def _shared_state_health(servicer: health.aio.HealthServicer) -> SharedStateList
     return set_status
 
 
+def _steam_key_health(servicer: health.aio.HealthServicer) -> ResilienceObserver:
+    """Keeps STEAM_KEY_SERVICE's health in step with the key gate's events (set in a task: observers are sync)."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def observe(event: ResilienceEvent) -> None:
+        if not isinstance(event, KeyRefused | KeyAccepted):
+            return
+        serving = health_pb2.HealthCheckResponse.SERVING
+        status = serving if isinstance(event, KeyAccepted) else health_pb2.HealthCheckResponse.NOT_SERVING
+        task = asyncio.get_running_loop().create_task(servicer.set(STEAM_KEY_SERVICE, status))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return observe
+
+
 async def build_server(
     settings: Settings, *, listen: str | None = None, telemetry: Telemetry | None = None
 ) -> RunningServer:
@@ -111,7 +131,7 @@ async def build_server(
         server, health_servicer, servicer, quota = _assemble_server(stack, settings, fetcher, telemetry)
         port = await _listen(server, address, credentials)
         http = await _open_http_face(stack, settings, servicer, quota, telemetry)
-        await _announce_health(health_servicer, upstream.shared)
+        await _announce_health(health_servicer, upstream)
         running = RunningServer(
             server=server,
             port=port,
@@ -252,14 +272,25 @@ async def _listen(server: grpc.aio.Server, address: str, credentials: grpc.Serve
     return port
 
 
-async def _announce_health(servicer: health.aio.HealthServicer, shared: SharedState | None) -> None:
-    """SERVING for the server and PlayerStatsService; SHARED_STATE_SERVICE follows the shared state, if any."""
+async def _announce_health(servicer: health.aio.HealthServicer, upstream: ResilientUpstream) -> None:
+    """SERVING for the server and PlayerStatsService; SHARED_STATE_SERVICE follows the shared state, if any, and
+    STEAM_KEY_SERVICE what Steam last said of the key."""
     await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await servicer.set(STEAM_KEY_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+    upstream.add_observer(_steam_key_health(servicer))
+    shared = upstream.shared
     if shared is not None:
         shared_state_health = _shared_state_health(servicer)
         await shared_state_health(shared.degraded)
         shared.add_listener(shared_state_health)
 
 
-__all__ = ["CHANNELZ_SERVICE", "SERVICE_NAME", "SHARED_STATE_SERVICE", "RunningServer", "build_server"]
+__all__ = [
+    "CHANNELZ_SERVICE",
+    "SERVICE_NAME",
+    "SHARED_STATE_SERVICE",
+    "STEAM_KEY_SERVICE",
+    "RunningServer",
+    "build_server",
+]

@@ -8,7 +8,8 @@ Caller-facing errors (the player's fault, or a limit of ours)::
     ├── PlayerNotFoundError         no such vanity name or SteamID64
     ├── NoGameStatsError            the account exists, is public, and has no Dead by Daylight stats
     ├── ProfilePrivateError         the profile or its game details are private
-    ├── CircuitOpenError            Steam is failing; we stopped calling it for a while (retry_after set)
+    ├── CircuitOpenError            Steam is failing; we stopped calling it for a while (retry_after, cause,
+    │                               opened_at set)
     ├── RateLimitExceededError      no Steam budget left within the call's deadline (retry_after set)
     ├── CallerQuotaExceededError    this caller spent its own quota (caller, retry_after set)
     └── DeadlineExceededError       the caller's deadline or OVERALL_TIMEOUT_SECS left no time for Steam
@@ -98,7 +99,24 @@ class ProfilePrivateError(ServiceError):
 
 
 class CircuitOpenError(ServiceError):
-    """Steam failed repeatedly; calls fail fast until the breaker half-opens in `retry_after` seconds."""
+    """Steam failed repeatedly; calls fail fast until the breaker half-opens in `retry_after` seconds.
+
+    `cause` is the reason (an ErrorKind name, e.g. UPSTREAM_TIMEOUT) of the failure that opened the breaker, and
+    `opened_at` when it opened (Unix seconds): operators tell a Steam outage from a slow Steam by them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        steam_id: str | None = None,
+        retry_after: float | None = None,
+        cause: str | None = None,
+        opened_at: float | None = None,
+    ) -> None:
+        super().__init__(message, steam_id=steam_id, retry_after=retry_after)
+        self.cause = cause
+        self.opened_at = opened_at
 
 
 class RateLimitExceededError(ServiceError):
@@ -143,8 +161,10 @@ class _Row:
 class ErrorKind(Enum):
     """Every way a request can fail, one row each; the member's name is its ErrorInfo reason.
 
-    Columns are explained in the module docstring. Each cell is one decision: issue 13's "a 429 and a refused key
-    do not count for the breaker" is the `breaker` cell of UPSTREAM_RATE_LIMITED and STEAM_KEY_REJECTED.
+    Columns are explained in the module docstring. Each cell is one decision. Only Steam being unhealthy (5xx,
+    timeouts, resets, bad bodies; and bugs, INTERNAL, so that a parser broken by a new answer stops hammering Steam)
+    counts towards the breaker: a 429 says "wait" (it pauses the shared budget instead), a refused key and other
+    4xx are about our request (the key gate of upstream/resilient.py answers those), our own limits say nothing.
     """
 
     # fmt: off
@@ -156,15 +176,15 @@ class ErrorKind(Enum):
     PROFILE_PRIVATE =           _Row(Code.FAILED_PRECONDITION, "other",        "healthy", "player", False)
     UPSTREAM_CIRCUIT_OPEN =     _Row(Code.UNAVAILABLE,         "other",        "neutral", "steam",  True)
     RATE_LIMITED =              _Row(Code.RESOURCE_EXHAUSTED,  "other",        "neutral", "steam",  True)
-    CALLER_QUOTA_EXCEEDED =     _Row(Code.RESOURCE_EXHAUSTED,  "other",        "failure", "steam",  True)
+    CALLER_QUOTA_EXCEEDED =     _Row(Code.RESOURCE_EXHAUSTED,  "other",        "neutral", "steam",  True)
     DEADLINE_EXCEEDED =         _Row(Code.DEADLINE_EXCEEDED,   "other",        "neutral", "steam",  True)
     UPSTREAM_UNAVAILABLE =      _Row(Code.UNAVAILABLE,         "server",       "failure", "steam",  True)
     UPSTREAM_UNREACHABLE =      _Row(Code.UNAVAILABLE,         "network",      "failure", "steam",  True)
     UPSTREAM_TIMEOUT =          _Row(Code.UNAVAILABLE,         "timeout",      "failure", "steam",  True)
-    UPSTREAM_RATE_LIMITED =     _Row(Code.UNAVAILABLE,         "rate_limited", "failure", "steam",  True)
+    UPSTREAM_RATE_LIMITED =     _Row(Code.UNAVAILABLE,         "rate_limited", "neutral", "steam",  True)
     UPSTREAM_BAD_RESPONSE =     _Row(Code.UNAVAILABLE,         "bad_response", "failure", "steam",  True)
-    STEAM_KEY_REJECTED =        _Row(Code.INTERNAL,            "other",        "failure", "ours",   True)
-    UPSTREAM_REJECTED_REQUEST = _Row(Code.INTERNAL,            "other",        "failure", "ours",   True)
+    STEAM_KEY_REJECTED =        _Row(Code.INTERNAL,            "other",        "neutral", "ours",   True)
+    UPSTREAM_REJECTED_REQUEST = _Row(Code.INTERNAL,            "other",        "neutral", "ours",   True)
     CANCELLED =                 _Row(Code.CANCELLED,           "other",        "neutral", "ours",   False, "cancelled")
     INTERNAL =                  _Row(Code.INTERNAL,            "other",        "failure", "ours",   True)
     # fmt: on

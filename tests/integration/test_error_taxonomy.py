@@ -5,8 +5,9 @@ One real server per kind, the real simulator answering the way that kind arises.
 - **retry**: Steam sees exactly the requests the kind's retry class allows on the endpoint (1 + its retries, 1 when
   never retried, 0 when the call is refused before Steam);
 - **status**: the caller gets the kind's gRPC code and ErrorInfo reason (a cancelling caller gets CANCELLED);
-- **breaker** (rows that reach an endpoint's breaker): one refused-key failure is made on the endpoint before the
-  kind's call, with CB_MAX_FAILS = 1 + the kind's attempts for a failure kind, else 2. A *failure* kind's
+- **breaker** (rows that reach an endpoint's breaker): one call answered 503 throughout (PROBE_FAILURES breaker
+  failures) is made on the endpoint before the kind's call, with CB_MAX_FAILS = PROBE_FAILURES + the kind's
+  attempts for a failure kind, else PROBE_FAILURES + 1. A *failure* kind's
   attempts then open the breaker; a *healthy* one resets the count, so one more failure after it leaves the
   breaker closed; a *neutral* one does not count, so that one more failure opens it.
 
@@ -57,6 +58,7 @@ FAST: Mapping[str, float] = {
     "rate_limit_per_min": 60_000,
     "burst_limit": 100,
 }
+PROBE_FAILURES = 1 + 2  # a 503's attempt and its MAX_RETRIES retries
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,10 @@ class Harness:
         request = pb.GetPlayerStatsRequest(player=DEMO_STEAM_ID, max_age=duration_pb2.Duration(seconds=-1))
         return await failed(self.stub.GetPlayerStats(request, timeout=20))
 
-    async def one_failure(self, endpoint: str) -> None:
-        """One attempt on `endpoint` that Steam refuses for our key: one breaker failure, never retried."""
-        self.sim.state.script(endpoint, [Fault(FaultKind.BAD_KEY)])
+    async def one_failure(self, endpoint: str) -> Failed:
+        """One logical call on `endpoint` that Steam answers 503 every time: PROBE_FAILURES breaker failures (its
+        attempt and FAST's retries; fewer once the breaker opens, which then refuses the retry)."""
+        self.sim.state.script(endpoint, [Fault(FaultKind.HTTP_503)] * PROBE_FAILURES)
         if endpoint == "vanity":
             outcome = await self.resolve("a_vanity_name")
         elif endpoint == "stats":
@@ -104,7 +107,11 @@ class Harness:
         else:
             assert endpoint == "profile"
             outcome = await self.resolve(DEMO_STEAM_ID)
-        assert outcome == Failed(grpc.StatusCode.INTERNAL, "STEAM_KEY_REJECTED")
+        assert outcome in (
+            Failed(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
+            Failed(grpc.StatusCode.UNAVAILABLE, "UPSTREAM_CIRCUIT_OPEN"),
+        )
+        return outcome
 
     async def breaker(self, endpoint: str) -> str:
         return await self.upstream.breakers.state(breaker_name(endpoint))
@@ -166,7 +173,7 @@ async def open_circuit(h: Harness) -> Failed:
 
 
 async def open_the_circuit(h: Harness) -> None:
-    await h.one_failure("profile")  # CB_MAX_FAILS 1
+    await h.one_failure("profile")  # CB_MAX_FAILS 1: its first 503 opens the breaker
     assert await h.breaker("profile") == "open"
 
 
@@ -250,7 +257,14 @@ CASES = [
     Case(ErrorKind.UPSTREAM_RATE_LIMITED, scripted("profile", FaultKind.RATE_LIMIT), "profile", 1 + 3, 1 + 3),
     # A 200 with garbage: like a server error, MAX_RETRIES.
     Case(ErrorKind.UPSTREAM_BAD_RESPONSE, scripted("profile", FaultKind.MALFORMED_JSON), "profile", 1 + 2, 1 + 2),
-    Case(ErrorKind.STEAM_KEY_REJECTED, scripted("profile", FaultKind.BAD_KEY), "profile", 1),
+    # The key gate off (pause 0), so that the probe after it reaches Steam.
+    Case(
+        ErrorKind.STEAM_KEY_REJECTED,
+        scripted("profile", FaultKind.BAD_KEY),
+        "profile",
+        1,
+        resilience={"key_rejected_pause_secs": 0},
+    ),
     Case(ErrorKind.UPSTREAM_REJECTED_REQUEST, rejected_request, "profile", 1),
     Case(ErrorKind.CANCELLED, cancelled, "profile", 1, resilience={"api_timeout_secs": 30}),
     # Never sent: the session refuses before any byte goes out; one attempt, not retried.
@@ -270,7 +284,7 @@ async def harness(
     channels: list[grpc.aio.Channel] = []
 
     async def start(case: Case) -> Harness:
-        max_fails = case.attempts + 1 if case.kind.breaker == "failure" else 2
+        max_fails = PROBE_FAILURES + (case.attempts if case.kind.breaker == "failure" else 1)
         overrides = {**FAST, "cb_max_fails": max_fails, **case.resilience}
         resilience = replace(settings.resilience, **overrides)  # type: ignore[arg-type]
         configured = replace(settings, resilience=resilience)
@@ -305,6 +319,7 @@ async def test_each_kind_end_to_end(case: Case, harness: Callable[[Case], Awaita
     assert outcome == Failed(grpc_code(kind), None if kind is ErrorKind.CANCELLED else kind.reason)
     if not case.probe:
         return
+    h.sim.state.unscript(case.endpoint)  # faults the kind's retries did not use would answer the probe
     if kind.breaker == "failure":
         assert await h.breaker(case.endpoint) == "open", "the failure before and the kind's attempts open it"
         return

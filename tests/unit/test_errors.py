@@ -154,7 +154,7 @@ EXPECTED = [
             errors.CallerQuotaExceededError("x", caller="id:a", retry_after=1),
             "CALLER_QUOTA_EXCEEDED",
             "other",
-            "failure",
+            "neutral",
             "steam",
             True,
         ),
@@ -162,10 +162,10 @@ EXPECTED = [
         (steam(SteamServerError), "UPSTREAM_UNAVAILABLE", "server", "failure", "steam", True),
         (steam(SteamTransportError), "UPSTREAM_UNREACHABLE", "network", "failure", "steam", True),
         (steam(SteamTimeoutError), "UPSTREAM_TIMEOUT", "timeout", "failure", "steam", True),
-        (steam(SteamRateLimitedError), "UPSTREAM_RATE_LIMITED", "rate_limited", "failure", "steam", True),
+        (steam(SteamRateLimitedError), "UPSTREAM_RATE_LIMITED", "rate_limited", "neutral", "steam", True),
         (steam(SteamBadResponseError), "UPSTREAM_BAD_RESPONSE", "bad_response", "failure", "steam", True),
-        (steam(SteamKeyRejectedError), "STEAM_KEY_REJECTED", "other", "failure", "ours", True),
-        (steam(SteamClientError), "UPSTREAM_REJECTED_REQUEST", "other", "failure", "ours", True),
+        (steam(SteamKeyRejectedError), "STEAM_KEY_REJECTED", "other", "neutral", "ours", True),
+        (steam(SteamClientError), "UPSTREAM_REJECTED_REQUEST", "other", "neutral", "ours", True),
         (asyncio.CancelledError(), "CANCELLED", "other", "neutral", "ours", False),
         (ValueError("bug"), "INTERNAL", "other", "failure", "ours", True),
     ]
@@ -258,7 +258,9 @@ def test_abort_is_recognised_by_type_not_name() -> None:
 
 def test_rich_status_carries_error_info_and_retry_info() -> None:
     """The status holds ErrorInfo with domain, reason and metadata, and RetryInfo when retry_after is known."""
-    exc = errors.CircuitOpenError("Steam is failing", steam_id="76561198000000001", retry_after=2.5)
+    exc = errors.CircuitOpenError(
+        "Steam is failing", steam_id="76561198000000001", retry_after=2.5, cause="UPSTREAM_TIMEOUT", opened_at=0.25
+    )
     status = to_rpc_status(exc)
     assert status.code == grpc.StatusCode.UNAVAILABLE.value[0]
     assert status.message == "Steam is failing"
@@ -267,7 +269,11 @@ def test_rich_status_carries_error_info_and_retry_info() -> None:
     assert status.details[0].Unpack(info)
     assert status.details[1].Unpack(retry)
     assert (info.domain, info.reason) == ("playerstats.dbd", "UPSTREAM_CIRCUIT_OPEN")
-    assert dict(info.metadata) == {"steam_id": "76561198000000001"}
+    assert dict(info.metadata) == {
+        "steam_id": "76561198000000001",
+        "cause": "UPSTREAM_TIMEOUT",
+        "opened_at": "1970-01-01T00:00:00.250Z",
+    }
     assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (2, 500_000_000)
 
 

@@ -12,6 +12,7 @@ import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, Final, NoReturn, TypeVar
 
 import grpc
@@ -19,7 +20,15 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from dbd_playerstats.errors import ERROR_DOMAIN, ErrorKind, RpcAborted, kind_of, public_message, retry_after_of
+from dbd_playerstats.errors import (
+    ERROR_DOMAIN,
+    CircuitOpenError,
+    ErrorKind,
+    RpcAborted,
+    kind_of,
+    public_message,
+    retry_after_of,
+)
 from dbd_playerstats.telemetry.recording import record_rpc_error
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ def to_rpc_status(exc: BaseException) -> status_pb2.Status:
     caller = getattr(exc, "caller", None)
     if caller:
         metadata["caller"] = str(caller)
+    if isinstance(exc, CircuitOpenError):
+        metadata.update(_breaker_metadata(exc))
     info = error_details_pb2.ErrorInfo(reason=kind.reason, domain=ERROR_DOMAIN, metadata=metadata)
     status = status_pb2.Status(code=kind.code, message=public_message(exc))
     status.details.add().Pack(info)
@@ -60,6 +71,15 @@ def to_rpc_status(exc: BaseException) -> status_pb2.Status:
         delay = duration_pb2.Duration(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
         status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
     return status
+
+
+def _breaker_metadata(exc: CircuitOpenError) -> dict[str, str]:
+    """Why the breaker is open: `cause` (the failure's reason) and `opened_at` (RFC 3339 UTC), when known."""
+    metadata = {"cause": exc.cause or "UNKNOWN"}
+    if exc.opened_at is not None:
+        opened_at = datetime.fromtimestamp(exc.opened_at, UTC)
+        metadata["opened_at"] = opened_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return metadata
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> NoReturn:

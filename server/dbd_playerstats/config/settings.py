@@ -103,6 +103,12 @@ class ResilienceSettings:
         "RATE_LIMIT_PER_MIN", "100", whole(minimum=1), "the Steam key's budget a minute, shared by all calls"
     )
     burst_limit: int = var("BURST_LIMIT", "10", whole(minimum=1), "Steam calls the budget allows at once")
+    key_rejected_pause_secs: float = var(
+        "KEY_REJECTED_PAUSE_SECS",
+        "30",
+        number(minimum=0),
+        "after Steam refuses the API key, seconds every call fails STEAM_KEY_REJECTED without asking Steam",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,6 +168,10 @@ class SimState:
                 fault = Fault(fault.kind, fault.retry_after, fault.stall_seconds, steam_id)
             queue.append(fault)
 
+    def unscript(self, endpoint: str) -> None:
+        """Drop the faults still queued for `endpoint`: its next requests are answered normally."""
+        self._queues[check_endpoint(endpoint)].clear()
+
     def pending(self, endpoint: str) -> tuple[Fault, ...]:
         """Scripted faults not yet consumed for `endpoint`, in order."""
         return tuple(self._queues[check_endpoint(endpoint)])

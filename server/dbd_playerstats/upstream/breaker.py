@@ -17,14 +17,16 @@ Admission (`Breakers.admit`, before each attempt, no upstream traffic when refus
 Outcomes (`Admission.settle`, after the attempt) are each error kind's `breaker` cell in
 `dbd_playerstats.errors.ErrorKind`; `EXCLUDE` (given to purgatory) and `NEUTRAL` are derived from it:
 
-- **failure**: Steam failing (5xx, 429, timeouts, network errors, bad answers), a refused key, other 4xx, bugs.
+- **failure**: Steam unhealthy (5xx, timeouts, network errors, bad answers), and bugs.
 - **healthy**: success, or the player's own errors (private, not found, no stats, invalid player): Steam
   answered properly. For purgatory an excluded error *is* a successful request (it resets the consecutive-failure
   count).
-- **neutral**: cancellation and our own limits (rate budget, deadline, open circuit): nothing is learnt about
-  Steam. These are **not reported to purgatory at all**, because purgatory would count an excluded error as a
-  success: a cancelled call would reset the failure count, and one ending while half-open would close the
-  breaker. A neutral trial frees its slot for another trial.
+- **neutral**: cancellation, our own limits (rate budget, deadline, open circuit, caller quota), a 429 (Steam
+  says "wait": the budget pauses instead), a refused key and other 4xx (about our request: the key gate of
+  `resilient.py` answers a refused key): nothing is learnt about Steam's health. These are **not reported to
+  purgatory at all**, because purgatory would count an excluded error as a success: a cancelled call would reset
+  the failure count, and one ending while half-open would close the breaker. A neutral trial frees its slot for
+  another trial.
 
 Reporting to purgatory happens only here, with ``async with breaker`` around nothing (healthy) or around a
 private marker exception (failure), so purgatory's own state machine moves: closed -> open after CB_MAX_FAILS
@@ -145,6 +147,9 @@ class Breakers:
         self._known: dict[str, BreakerState] = {}
         # Wall-clock time until which each breaker this process saw open stays open (for `rejects_now`).
         self._open_until: dict[str, float] = {}
+        # Why each breaker opened: the reason of the latest failure reported before it opened, and when it opened.
+        self._last_failure: dict[str, str] = {}
+        self._opened: dict[str, tuple[str, float | None]] = {}
 
     async def initialize(self) -> None:
         """Prepare the storage (a no-op in memory)."""
@@ -172,11 +177,7 @@ class Breakers:
         left = open_until - self._wall_clock()
         if left < 0:
             return None
-        return CircuitOpenError(
-            f"Steam calls through {name} are failing; the circuit breaker is open (retry in {left:.1f}s)",
-            steam_id=steam_id,
-            retry_after=left,
-        )
+        return self._circuit_open(name, left, steam_id)
 
     async def admit(self, name: str, *, steam_id: str | None = None) -> Admission:
         """Admit one attempt through breaker `name`, or raise CircuitOpenError at once."""
@@ -208,6 +209,8 @@ class Breakers:
         """Record how an admitted attempt ended (see `Admission.settle`)."""
         outcome = outcome_of(exc)
         name, trial = admission.name, admission.trial
+        if outcome == "failure" and exc is not None:
+            self._last_failure[name] = kind_of(exc).reason
         if trial is None:
             if outcome != "neutral":
                 await self._report(name, failed=outcome == "failure", only_if_closed=True)
@@ -247,10 +250,25 @@ class Breakers:
 
     def _reject(self, name: str, retry_after: float, steam_id: str | None) -> CircuitOpenError:
         self._emit(BreakerRejected(name, retry_after))
+        return self._circuit_open(name, retry_after, steam_id)
+
+    def cause(self, name: str) -> tuple[str, float | None]:
+        """Why breaker `name` opened, as this process knows it: the failure's reason and the opening's wall time.
+
+        Opened by another replica (shared storage) it is the latest failure this process saw itself, else
+        "UNKNOWN" (the cause is not shared through Redis).
+        """
+        return self._opened.get(name) or (self._last_failure.get(name, "UNKNOWN"), None)
+
+    def _circuit_open(self, name: str, retry_after: float, steam_id: str | None) -> CircuitOpenError:
+        cause, opened_at = self.cause(name)
         return CircuitOpenError(
-            f"Steam calls through {name} are failing; the circuit breaker is open (retry in {retry_after:.1f}s)",
+            f"Steam calls through {name} are failing ({cause}); the circuit breaker is open "
+            f"(retry in {retry_after:.1f}s)",
             steam_id=steam_id,
             retry_after=retry_after,
+            cause=cause,
+            opened_at=opened_at,
         )
 
     def _transition(self, name: str, new: BreakerState) -> None:
@@ -274,6 +292,7 @@ class Breakers:
             opened_at = getattr(payload, "opened_at", None)
             if new == "open" and isinstance(opened_at, (int, float)):
                 self._open_until[name] = opened_at + self._policy.reset_timeout_secs
+                self._opened[name] = (self._last_failure.get(name, "UNKNOWN"), float(opened_at))
             if new is not None:
                 self._transition(name, new)
         except Exception:

@@ -115,6 +115,21 @@ class SharedStateChanged:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRefused:
+    """Steam refused the service's key: attempts fail at once for `pause_secs` (key_gate.py)."""
+
+    endpoint: str
+    pause_secs: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAccepted:
+    """An attempt succeeded after Steam had refused the key: the key works again."""
+
+    endpoint: str
+
+
 ResilienceEvent = (
     AttemptStarted
     | AttemptFinished
@@ -126,6 +141,8 @@ ResilienceEvent = (
     | RateLimitRejected
     | RateLimitSlowedDown
     | SharedStateChanged
+    | KeyRefused
+    | KeyAccepted
 )
 
 
@@ -143,6 +160,8 @@ __all__ = [
     "BreakerTransition",
     "ErrorClass",
     "GaveUp",
+    "KeyAccepted",
+    "KeyRefused",
     "RateLimitRejected",
     "RateLimitSlowedDown",
     "RateLimitWaited",

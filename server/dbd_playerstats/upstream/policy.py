@@ -172,6 +172,7 @@ class ResiliencePolicy:
     breaker: BreakerPolicy
     rate_limit: RateLimitPolicy
     api_timeout_secs: float
+    key_rejected_pause_secs: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: ResilienceSettings) -> ResiliencePolicy:
@@ -180,6 +181,7 @@ class ResiliencePolicy:
             breaker=BreakerPolicy.from_settings(settings),
             rate_limit=RateLimitPolicy.from_settings(settings),
             api_timeout_secs=settings.api_timeout_secs,
+            key_rejected_pause_secs=settings.key_rejected_pause_secs,
         )
 
 

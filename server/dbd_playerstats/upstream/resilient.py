@@ -5,10 +5,12 @@ Data path of one logical call (`call`)::
     Retrying (one backoff decorator)                 retry.py: which errors, how often, how long to wait
       └─ each attempt:
            deadline left?        no  -> DeadlineExceededError           (never retried)
+           key refused lately?   yes -> SteamKeyRejectedError           (key_gate.py; no HTTP request)
            breaker "steam.<endpoint>" admits?  no -> CircuitOpenError   (breaker.py; never retried)
            token of the shared budget within the deadline?  no -> RateLimitExceededError   (ratelimit.py)
            attempt(min(API_TIMEOUT_SECS, time left))       one HTTP exchange (the caller's function)
-           outcome -> breaker; a 429 -> the budget pauses
+           outcome -> breaker (only Steam being unhealthy counts); a 429 -> the budget pauses; a refused
+                      key -> the key gate
 
 The deadline is the caller's `Deadline` (min of the gRPC deadline and OVERALL_TIMEOUT_SECS). Events go to every
 observer added with `add_observer`; an observer that raises is logged and ignored.
@@ -37,6 +39,7 @@ from dbd_playerstats.upstream.events import (
     ResilienceObserver,
     RetryScheduled,
 )
+from dbd_playerstats.upstream.key_gate import KeyGate
 from dbd_playerstats.upstream.policy import ResiliencePolicy, classify
 from dbd_playerstats.upstream.protocol import Attempt
 from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, RateLimiter, TokenBucket
@@ -87,6 +90,7 @@ class ResilientUpstream:
         self._clock = clock
         self._sleep = sleep
         self._uniform = uniform
+        self.key_gate = KeyGate(policy.key_rejected_pause_secs, emit=self._emit, clock=clock)
         self.breakers = Breakers(policy.breaker, emit=self._emit, uow=breaker_uow, wall_clock=wall_clock, clock=clock)
         self.limiter = RateLimiter(
             bucket if bucket is not None else InMemoryTokenBucket(policy.rate_limit, clock=clock),
@@ -163,8 +167,9 @@ class ResilientUpstream:
     async def _attempt(
         self, endpoint: str, attempt: Attempt[T], deadline: Deadline, steam_id: str | None, number: int
     ) -> T:
-        """One attempt: deadline, breaker, budget, then the HTTP exchange."""
+        """One attempt: deadline, key gate, breaker, budget, then the HTTP exchange."""
         self._time_left(deadline, endpoint, steam_id)
+        self.key_gate.check(endpoint, steam_id=steam_id)
         admission = await self.breakers.admit(breaker_name(endpoint), steam_id=steam_id)
         try:
             await self.limiter.acquire(deadline, endpoint, steam_id=steam_id)
@@ -195,10 +200,12 @@ class ResilientUpstream:
             status = exc.status if isinstance(exc, SteamError) else None
             elapsed = self._clock() - started
             self._emit(AttemptFinished(endpoint, number, elapsed, type(exc).__name__, classify(exc), status))
+            self.key_gate.observe(endpoint, exc)
             if isinstance(exc, SteamRateLimitedError):
                 await self.limiter.slow_down(endpoint, exc.retry_after)
             raise
         self._emit(AttemptFinished(endpoint, number, self._clock() - started, None, None, None))
+        self.key_gate.observe(endpoint, None)
         return result
 
     def _emit(self, event: ResilienceEvent) -> None:
