@@ -79,7 +79,7 @@ def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     limits = settings.limits
     return [
         *telemetry.server_interceptors(),
-        quota_interceptor(limits.caller_quota_per_min, limits.caller_burst, service=SERVICE_NAME),
+        quota_interceptor(limits, service=SERVICE_NAME),
     ]
 
 

@@ -101,6 +101,7 @@ def server_env(config: Config, sim_url: str, data_dir: Path, **extra: str) -> di
         "RATE_LIMIT_PER_MIN": "100000000",
         "BURST_LIMIT": "10000000",
         "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "0",
+        "PLAYERSTATS_CALLER_RPC_PER_MIN": "0",
         "CB_RESET_TIMEOUT_SECS": "900",
         "PLAYERSTATS_GRACE_SECS": "1",
     }

@@ -24,7 +24,7 @@ from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.api.connect_http import ConnectHttpServer, start_connect_http
 from dbd_playerstats.api.listener import max_concurrent_rpcs, server_credentials, server_options
-from dbd_playerstats.api.quota import CallerQuota, quota_interceptor
+from dbd_playerstats.api.quota import CallerQuotas, quota_interceptor
 from dbd_playerstats.api.servicer import PlayerStatsServicer
 from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.config.settings import Settings
@@ -219,11 +219,11 @@ def _open_fetcher(
 
 def _assemble_server(
     stack: AsyncExitStack, settings: Settings, fetcher: PlayerFetcher, telemetry: Telemetry
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, PlayerStatsServicer, CallerQuota | None]:
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, PlayerStatsServicer, CallerQuotas | None]:
     """The grpc.aio server with its interceptors, limits, services, health, channelz and reflection (not yet
     bound), and the servicer and quota the Connect face shares with it."""
     limits = settings.limits
-    quota = quota_interceptor(limits.caller_quota_per_min, limits.caller_burst, service=SERVICE_NAME)
+    quota = quota_interceptor(limits, service=SERVICE_NAME)
     server = grpc.aio.server(
         interceptors=[
             *telemetry.server_interceptors(),  # SERVER span, RPC metrics and log line; health excluded
@@ -240,14 +240,14 @@ def _assemble_server(
     channelz.add_channelz_servicer(server)  # live channel, server and socket counters for grpcurl
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection((SERVICE_NAME, health_name, CHANNELZ_SERVICE, reflection.SERVICE_NAME), server)
-    return server, health_servicer, servicer, quota.quota
+    return server, health_servicer, servicer, quota.quotas
 
 
 async def _open_http_face(
     stack: AsyncExitStack,
     settings: Settings,
     servicer: PlayerStatsServicer,
-    quota: CallerQuota | None,
+    quota: CallerQuotas | None,
     telemetry: Telemetry,
 ) -> ConnectHttpServer | None:
     """The same servicer, quota and telemetry behind the Connect (JSON/HTTP) face, when PLAYERSTATS_HTTP_LISTEN

@@ -126,12 +126,14 @@ class RateLimitExceededError(ServiceError):
 class CallerQuotaExceededError(ServiceError):
     """This caller has no token left in its own bucket; the next one comes in `retry_after` seconds.
 
-    `caller` is the identity the quota is kept under (`cert:<subject>`, `id:<x-caller-id>` or `peer:<host>`).
+    `caller` is the identity the quota is kept under (`cert:<subject>`, `id:<x-caller-id>` or `peer:<host>`);
+    `quota` which of its quotas ran out: "steam_calls" (the Steam calls its requests trigger) or "rpcs".
     """
 
-    def __init__(self, message: str, *, caller: str, retry_after: float) -> None:
+    def __init__(self, message: str, *, caller: str, retry_after: float, quota: str = "steam_calls") -> None:
         super().__init__(message, retry_after=retry_after)
         self.caller = caller
+        self.quota = quota
 
 
 class DeadlineExceededError(ServiceError):

@@ -38,6 +38,7 @@ from dbd_playerstats.sim import (
     Fault,
     FaultKind,
     RunningSimulator,
+    synthetic_steam_id,
 )
 from dbd_playerstats.sim.answers import Answer
 from dbd_playerstats.upstream import ResilienceEvent, ResilientUpstream
@@ -178,7 +179,7 @@ async def open_the_circuit(h: Harness) -> None:
 
 
 async def spend_the_quota(h: Harness) -> None:
-    await h.stub.ResolvePlayer(pb.ResolvePlayerRequest(player=DEMO_STEAM_ID), timeout=20)  # the only token
+    await h.stub.ResolvePlayer(pb.ResolvePlayerRequest(player=DEMO_STEAM_ID), timeout=20)  # one Steam call: the token
 
 
 @dataclass(frozen=True)
@@ -222,9 +223,10 @@ CASES = [
         0,
         resilience={"rate_limit_per_min": 30, "burst_limit": 1},
     ),
+    # The quota's one token paid for DEMO's profile call: another (cold) player's call is refused before Steam.
     Case(
         ErrorKind.CALLER_QUOTA_EXCEEDED,
-        lambda h: h.resolve(),
+        lambda h: h.resolve(synthetic_steam_id(1)),
         "profile",
         0,
         0,

@@ -175,7 +175,7 @@ async def open_server(serve: ServeFn, settings: Settings) -> RunningServer:
     return await serve(
         replace(
             settings,
-            limits=replace(settings.limits, caller_quota_per_min=0),
+            limits=replace(settings.limits, caller_quota_per_min=0, caller_rpc_per_min=0),
             resilience=replace(settings.resilience, rate_limit_per_min=10**6, burst_limit=10**6, cb_max_fails=10**6),
         )
     )

@@ -284,7 +284,10 @@ def test_caller_quota_status_names_the_caller_and_the_wait() -> None:
     retry = error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(info)
     assert status.details[1].Unpack(retry)
-    assert (info.reason, dict(info.metadata)) == ("CALLER_QUOTA_EXCEEDED", {"caller": "cert:CN=alice"})
+    assert (info.reason, dict(info.metadata)) == (
+        "CALLER_QUOTA_EXCEEDED",
+        {"caller": "cert:CN=alice", "quota": "steam_calls"},
+    )
     assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (0, 250_000_000)
 
 

@@ -10,12 +10,15 @@ import pytest
 
 from dbd_playerstats.api.quota import (
     MAX_CALLER_CHARS,
+    CallerAccount,
     CallerQuota,
     CallerQuotaInterceptor,
+    CallerQuotas,
     caller_of,
     peer_host,
     quota_interceptor,
 )
+from dbd_playerstats.config.settings import LimitsSettings
 from dbd_playerstats.errors import CallerQuotaExceededError
 
 
@@ -120,7 +123,37 @@ def test_check_raises_with_caller_and_retry_after() -> None:
         quota.check("id:svc")
     assert info.value.caller == "id:svc"
     assert info.value.retry_after == pytest.approx(2.0)
-    assert "30 calls per minute (burst 1)" in info.value.message
+    assert "30 Steam calls per minute (burst 1)" in info.value.message
+    assert info.value.quota == "steam_calls"
+
+
+def test_a_request_needs_a_token_for_its_first_steam_call_and_pays_the_others_into_debt() -> None:
+    """A request's first Steam call is refused without a token; once admitted, its later calls are charged
+    regardless (a stream is never cut between its parts), and the debt delays the caller's next request."""
+    clock = FakeClock()
+    quota = CallerQuota(60, 2, clock=clock)
+    first = CallerAccount(quota, "id:a")
+    for endpoint in ("stats", "profile", "achievements", "schema"):
+        first.charge(endpoint)  # 2 tokens in the bucket, 4 calls: 2 of debt
+    assert quota.try_acquire("id:a") == pytest.approx(3.0)  # the debt (2 s) and the next token's interval
+    with pytest.raises(CallerQuotaExceededError):
+        CallerAccount(quota, "id:a").charge("stats")
+    clock.now += 3
+    CallerAccount(quota, "id:a").charge("stats")
+
+
+def test_the_rpc_limit_refuses_an_rpc_and_a_disabled_steam_quota_has_no_payer() -> None:
+    """`admit` takes one RPC token (CALLER_QUOTA_EXCEEDED quota=rpcs when none is left) and returns the payer of
+    the RPC's Steam calls, None when that quota is off."""
+    quotas = CallerQuotas(steam_calls=None, rpcs=CallerQuota(60, 2, clock=FakeClock()))
+    assert quotas.admit("peer:h") is None
+    assert quotas.admit("peer:h") is None
+    with pytest.raises(CallerQuotaExceededError) as info:
+        quotas.admit("peer:h")
+    assert (info.value.quota, info.value.caller) == ("rpcs", "peer:h")
+    assert "60 requests per minute" in info.value.message
+    metered = CallerQuotas(steam_calls=CallerQuota(60, 2), rpcs=None)
+    assert isinstance(metered.admit("peer:h"), CallerAccount)
 
 
 @pytest.mark.parametrize(("per_min", "burst"), [(0, 1), (1, 0), (-1, 5)])
@@ -185,9 +218,9 @@ async def test_interceptor_leaves_other_services_and_a_disabled_quota_alone() ->
     async def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
         return handler
 
-    enabled = CallerQuotaInterceptor(CallerQuota(1, 1), service="pkg.Svc")
-    disabled = quota_interceptor(0, 20, service="pkg.Svc")
-    assert disabled.quota is None
+    enabled = CallerQuotaInterceptor(CallerQuotas(CallerQuota(1, 1), None), service="pkg.Svc")
+    disabled = quota_interceptor(LimitsSettings(caller_quota_per_min=0, caller_rpc_per_min=0), service="pkg.Svc")
+    assert disabled.quotas is None
     health = cast("grpc.HandlerCallDetails", Details("/grpc.health.v1.Health/Check"))
     ours = cast("grpc.HandlerCallDetails", Details("/pkg.Svc/Get"))
     assert await enabled.intercept_service(continuation, health) is handler

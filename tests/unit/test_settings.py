@@ -35,7 +35,8 @@ def test_defaults_match_the_documented_values() -> None:
     assert (r.base_backoff_ms, r.max_backoff_ms, r.rate_limit_per_min, r.burst_limit) == (250, 8000, 100, 10)
     assert s.tls.mode == "plaintext"
     limits = s.limits
-    assert (limits.caller_quota_per_min, limits.caller_burst) == (60, 20)
+    assert (limits.caller_quota_per_min, limits.caller_burst) == (30, 15)
+    assert (limits.caller_rpc_per_min, limits.caller_rpc_burst) == (6000, 200)
     assert (limits.max_receive_message_bytes, limits.max_send_message_bytes) == (1024 * 1024, 4 * 1024 * 1024)
     assert (limits.max_concurrent_streams, limits.max_concurrent_rpcs) == (100, 1000)
     assert (limits.keepalive_time_secs, limits.keepalive_timeout_secs, limits.min_ping_interval_secs) == (60, 20, 10)
@@ -142,6 +143,8 @@ A_CHANGE_OF_EACH: dict[str, str] = {
     "MERGE_MAX_SNAPSHOT_AGE_SECS": "60",
     "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "0",
     "PLAYERSTATS_CALLER_BURST": "3",
+    "PLAYERSTATS_CALLER_RPC_PER_MIN": "0",
+    "PLAYERSTATS_CALLER_RPC_BURST": "7",
     "PLAYERSTATS_MAX_RECV_MSG_BYTES": "4096",
     "PLAYERSTATS_MAX_SEND_MSG_BYTES": "65536",
     "PLAYERSTATS_MAX_CONCURRENT_STREAMS": "7",

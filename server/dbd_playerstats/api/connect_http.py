@@ -10,7 +10,7 @@ gRPC server uses, through `ConnectServicerContext`.
 
 Per call, in the gRPC port's order: a SERVER span (only while tracing; W3C ``traceparent`` header continued) ->
 `MeteredRpc` (``rpc.server.call.duration`` and ``playerstats.rpc.errors`` with ``rpc.system=connect_rpc``, the
-time to the first message, the log line) -> the caller quota (the same `CallerQuota` object as gRPC, so one
+time to the first message, the log line) -> the caller quotas (the same `CallerQuotas` object as gRPC, so one
 caller has one bucket whichever protocol it uses) -> the servicer method, whose error boundary aborts with the
 rich status that `ConnectServicerContext.abort` turns into the Connect error.
 
@@ -44,11 +44,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats.api.connect_context import AbortError, ConnectServicerContext
-from dbd_playerstats.api.quota import CallerQuota, caller_of
+from dbd_playerstats.api.quota import CallerQuotas, guard_stream, guard_unary
 from dbd_playerstats.api.servicer import PlayerStatsServicer
-from dbd_playerstats.api.status import abort
 from dbd_playerstats.config.settings import Settings
-from dbd_playerstats.errors import CallerQuotaExceededError
 from dbd_playerstats.telemetry import Telemetry
 from dbd_playerstats.telemetry.grpc_server import SERVER_ERROR_CODES, MeteredRpc
 
@@ -86,7 +84,7 @@ class ConnectCalls:
         self,
         servicer: PlayerStatsServicer,
         *,
-        quota: CallerQuota | None,
+        quota: CallerQuotas | None,
         telemetry: Telemetry,
         trust_caller_id: bool = True,
     ) -> None:
@@ -111,30 +109,11 @@ class ConnectCalls:
         return endpoints
 
     def _guarded(self, handler: Behavior, *, streaming: bool = False) -> Behavior:
-        """`handler` behind the caller quota: a rejected call never reaches the servicer (nor Steam)."""
-        if streaming:
-
-            async def guarded_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                await self._admit(context)
-                async for message in handler(request, context):
-                    yield message
-
-            return guarded_stream
-
-        async def guarded(request: Any, context: Any) -> Any:
-            await self._admit(context)
-            return await handler(request, context)
-
-        return guarded
-
-    async def _admit(self, context: ConnectServicerContext) -> None:
+        """`handler` behind the caller quotas (the gRPC interceptor's guards): a call refused never reaches the
+        servicer, and the caller pays for the Steam calls of one admitted."""
         if self._quota is None:
-            return
-        grpc_like = cast(Any, context)
-        try:
-            self._quota.check(caller_of(grpc_like))
-        except CallerQuotaExceededError as exc:
-            await abort(grpc_like, exc)
+            return handler
+        return guard_stream(self._quota, handler) if streaming else guard_unary(self._quota, handler)
 
     def _unary(self, path: str, call: Behavior) -> Callable[[Any, RequestContext[Any, Any]], Awaitable[Any]]:
         async def unary(request: Any, ctx: RequestContext[Any, Any]) -> Any:
@@ -239,7 +218,7 @@ class ConnectHttpServer:
 
 
 async def start_connect_http(
-    settings: Settings, servicer: PlayerStatsServicer, *, quota: CallerQuota | None, telemetry: Telemetry
+    settings: Settings, servicer: PlayerStatsServicer, *, quota: CallerQuotas | None, telemetry: Telemetry
 ) -> ConnectHttpServer | None:
     """Serve `servicer` on `PLAYERSTATS_HTTP_LISTEN` (None, and nothing started, when it is empty).
 

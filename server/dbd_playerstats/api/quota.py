@@ -1,4 +1,4 @@
-"""Per-caller quotas: one busy caller cannot spend the whole Steam budget.
+"""Per-caller quotas: one busy caller cannot spend the Steam key's budget, nor the server's CPU.
 
 Who the caller is, first found:
 
@@ -6,36 +6,51 @@ Who the caller is, first found:
    present under mutual TLS. A caller cannot choose another identity than its certificate's, whatever metadata
    it sends.
 2. `id:<x-caller-id>`: the `x-caller-id` metadata the client package sends when given `caller_id`. Without mutual
-   TLS this is the caller's word: it keeps cooperating services apart, it does not stop a hostile one.
+   TLS this is the caller's word: it keeps cooperating services apart, it does not stop a hostile one (the
+   Connect face ignores it under TLS with client certificates it cannot see, see `connect_context`).
 3. `peer:<host>`: the peer address without its port, so that one host's connections share a bucket.
 
 The prefixes keep the three namespaces apart (an `x-caller-id` of `10.0.0.7` cannot drain host 10.0.0.7's bucket).
 Identities longer than `MAX_CALLER_CHARS` are shortened with a digest, so memory per caller stays bounded.
 
-Each caller has a token bucket of `burst` tokens refilled at `per_min / 60` tokens per second: the same exact GCRA
-as the Steam budget (`upstream.ratelimit.InMemoryTokenBucket`, one per caller), asked never to wait. Every RPC of
-the guarded service takes one token before its handler runs, so a rejected call costs Steam nothing (nor the
-caller: a refusal does not push its next token further); without a token the call fails RESOURCE_EXHAUSTED
-`CALLER_QUOTA_EXCEEDED` with RetryInfo = the time until the caller's next token. At most `max_callers` buckets
-are kept, least recently used evicted first; an evicted caller starts again with a full bucket.
+Two buckets per caller, the same exact GCRA as the Steam budget (`upstream.ratelimit.InMemoryTokenBucket`):
+
+- **Steam calls** (`PLAYERSTATS_CALLER_QUOTA_PER_MIN` / `PLAYERSTATS_CALLER_BURST`): charged one token per
+  logical Steam call the caller's request triggers (`upstream/spend.py`: a cache hit, joining a fetch in flight
+  and an invalid request cost nothing; retries are not charged). A request's first Steam call needs a token
+  (else CALLER_QUOTA_EXCEEDED before Steam is asked); its later calls are charged without refusal, possibly
+  into debt, so that a stream admitted to Steam is never cut between its parts: the debt delays the caller's
+  next request that needs Steam.
+- **RPCs** (`PLAYERSTATS_CALLER_RPC_PER_MIN` / `PLAYERSTATS_CALLER_RPC_BURST`, much larger): one token per RPC,
+  before its handler runs; it protects the server's CPU from a caller looping on cache hits.
+
+A refusal is RESOURCE_EXHAUSTED `CALLER_QUOTA_EXCEEDED` with RetryInfo = the time until the caller's next token
+and ErrorInfo metadata `caller` and `quota` (`steam_calls` or `rpcs`); it does not push the caller's next token
+further. At most `max_callers` buckets of each kind are kept, least recently used evicted first; an evicted caller
+starts again with a full bucket. Health and reflection are not metered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from contextvars import Token
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote
 
 import grpc
 
 from dbd_playerstats.api.status import abort
+from dbd_playerstats.config.settings import LimitsSettings
 from dbd_playerstats.errors import CallerQuotaExceededError
 from dbd_playerstats.upstream.policy import RateLimitPolicy
 from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, TokenUnavailable
+from dbd_playerstats.upstream.spend import Payer, pay_with, reset_payer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +63,7 @@ _DUE_NOW_SECS = 1e-6
 _MIN_RETRY_AFTER_SECS = 0.001
 
 Context = grpc.aio.ServicerContext[Any, Any]
+QuotaKind = Literal["steam_calls", "rpcs"]
 Clock = Callable[[], float]
 
 
@@ -121,44 +137,96 @@ class CallerQuota:
 
     def try_acquire(self, caller: str) -> float | None:
         """Take one token of `caller`: None when granted, else the seconds until its next token (> 0)."""
+        try:
+            self._bucket(caller).try_reserve(_DUE_NOW_SECS)
+        except TokenUnavailable as exc:
+            return max(exc.retry_after_secs, _MIN_RETRY_AFTER_SECS)
+        return None
+
+    def _bucket(self, caller: str) -> InMemoryTokenBucket:
         bucket = self._buckets.get(caller)
         if bucket is None:
             bucket = self._buckets[caller] = InMemoryTokenBucket(self._policy, clock=self._clock)
         self._buckets.move_to_end(caller)
         while len(self._buckets) > self.max_callers:
             self._buckets.popitem(last=False)
-        try:
-            bucket.try_reserve(_DUE_NOW_SECS)
-        except TokenUnavailable as exc:
-            return max(exc.retry_after_secs, _MIN_RETRY_AFTER_SECS)
-        return None
+        return bucket
 
-    def check(self, caller: str) -> None:
+    def force(self, caller: str) -> None:
+        """Take one token of `caller` even if none is due (into debt): the next one comes that much later."""
+        bucket = self._bucket(caller)
+        bucket.try_reserve(math.inf)
+
+    def check(self, caller: str, *, what: QuotaKind = "steam_calls") -> None:
         """Take one token of `caller` or raise CallerQuotaExceededError with the time to the next one."""
         wait = self.try_acquire(caller)
         if wait is None:
             return
+        unit = "Steam calls" if what == "steam_calls" else "requests"
         raise CallerQuotaExceededError(
-            f"caller {caller} exceeded its quota of {self.per_min} calls per minute (burst {self.burst}); "
-            f"next call allowed in {wait:.3g} s",
+            f"caller {caller} exceeded its quota of {self.per_min} {unit} per minute (burst {self.burst}); "
+            f"next allowed in {wait:.3g} s",
             caller=caller,
             retry_after=wait,
+            quota=what,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CallerQuotas:
+    """The two quotas every caller has (either None when disabled); `admit` is called once per RPC."""
+
+    steam_calls: CallerQuota | None
+    rpcs: CallerQuota | None
+
+    @classmethod
+    def from_settings(cls, limits: LimitsSettings) -> CallerQuotas | None:
+        """The settings' quotas; None when both are disabled (`0`)."""
+        steam = CallerQuota(limits.caller_quota_per_min, limits.caller_burst) if limits.caller_quota_per_min else None
+        rpcs = CallerQuota(limits.caller_rpc_per_min, limits.caller_rpc_burst) if limits.caller_rpc_per_min else None
+        return None if steam is None and rpcs is None else cls(steam, rpcs)
+
+    def admit(self, caller: str) -> Payer | None:
+        """Charge the RPC (CallerQuotaExceededError when the caller has no RPC token) and return the payer of its
+        Steam calls (None: they are not metered)."""
+        if self.rpcs is not None:
+            self.rpcs.check(caller, what="rpcs")
+        return None if self.steam_calls is None else CallerAccount(self.steam_calls, caller)
+
+
+class CallerAccount:
+    """One request's payer (`upstream.spend.Payer`): its first Steam call needs a token, the later ones are
+    charged regardless (see the module docstring)."""
+
+    __slots__ = ("_admitted", "caller", "quota")
+
+    def __init__(self, quota: CallerQuota, caller: str) -> None:
+        self.quota = quota
+        self.caller = caller
+        self._admitted = False
+
+    def charge(self, endpoint: str) -> None:
+        if self._admitted:
+            self.quota.force(self.caller)
+            return
+        self.quota.check(self.caller)
+        self._admitted = True
 
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the stubs
 
 
 class CallerQuotaInterceptor(grpc.aio.ServerInterceptor):
-    """Applies a CallerQuota to every unary-request method under `service` (health and reflection are exempt).
+    """Applies CallerQuotas to every unary-request method under `service` (health and reflection are exempt).
 
     It wraps the method's handler because only the ServicerContext knows the peer and its certificate; the
-    rejection is a rich status via `status.abort`, like every other error of the service. Append it after the
-    telemetry interceptor so that rejected calls still get their span.
+    rejection is a rich status via `status.abort`, like every other error of the service, and the payer of the
+    request's Steam calls is set in the handler's context (`upstream.spend`). Append it after the telemetry
+    interceptor so that rejected calls still get their span.
     """
 
-    def __init__(self, quota: CallerQuota | None, *, service: str) -> None:
-        self.quota = quota
+    def __init__(self, quotas: CallerQuotas | None, *, service: str) -> None:
+        self.quotas = quotas
         self._prefix = f"/{service}/"
 
     async def intercept_service(
@@ -167,60 +235,76 @@ class CallerQuotaInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = await continuation(handler_call_details)
-        if self.quota is None or handler is None or not handler_call_details.method.startswith(self._prefix):
+        if self.quotas is None or handler is None or not handler_call_details.method.startswith(self._prefix):
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._guard_unary(handler.unary_unary),
+                guard_unary(self.quotas, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._guard_stream(handler.unary_stream),
+                guard_stream(self.quotas, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # client-streaming methods: none in this service
 
-    async def _admit(self, context: Context) -> None:
-        assert self.quota is not None
-        caller = caller_of(context)
+
+async def _admit(quotas: CallerQuotas, context: Context) -> Token[Payer | None]:
+    """Charge the RPC and make its caller the payer of its Steam calls; abort when the caller has no RPC token."""
+    try:
+        payer = quotas.admit(caller_of(context))
+    except CallerQuotaExceededError as exc:
+        log.debug("%s", exc.message)
+        await abort(context, exc)
+    return pay_with(payer)
+
+
+def guard_unary(quotas: CallerQuotas, behavior: Callable[..., Any]) -> Callable[[Any, Context], Awaitable[Any]]:
+    """`behavior` behind the quotas (the gRPC interceptor and the Connect face share it)."""
+
+    async def guarded(request: Any, context: Context) -> Any:
+        token = await _admit(quotas, context)
         try:
-            self.quota.check(caller)
-        except CallerQuotaExceededError as exc:
-            log.debug("%s", exc.message)
-            await abort(context, exc)
-
-    def _guard_unary(self, behavior: Callable[..., Any]) -> Callable[[Any, Context], Awaitable[Any]]:
-        async def guarded(request: Any, context: Context) -> Any:
-            await self._admit(context)
             return await behavior(request, context)
+        finally:
+            reset_payer(token)
 
-        return guarded
+    return guarded
 
-    def _guard_stream(self, behavior: Callable[..., Any]) -> Callable[[Any, Context], AsyncIterator[Any]]:
-        async def guarded(request: Any, context: Context) -> AsyncIterator[Any]:
-            await self._admit(context)
+
+def guard_stream(quotas: CallerQuotas, behavior: Callable[..., Any]) -> Callable[[Any, Context], AsyncIterator[Any]]:
+    """`guard_unary` for a server-streaming `behavior`."""
+
+    async def guarded(request: Any, context: Context) -> AsyncIterator[Any]:
+        token = await _admit(quotas, context)
+        try:
             async for message in behavior(request, context):
                 yield message
+        finally:
+            reset_payer(token)
 
-        return guarded
+    return guarded
 
 
-def quota_interceptor(per_min: int, burst: int, *, service: str) -> CallerQuotaInterceptor:
-    """The interceptor for the settings' quota: a pass-through when `per_min` is 0 (quota disabled)."""
-    quota = CallerQuota(per_min, burst) if per_min > 0 else None
-    return CallerQuotaInterceptor(quota, service=service)
+def quota_interceptor(limits: LimitsSettings, *, service: str) -> CallerQuotaInterceptor:
+    """The interceptor for the settings' quotas: a pass-through when both are disabled (`0`)."""
+    return CallerQuotaInterceptor(CallerQuotas.from_settings(limits), service=service)
 
 
 __all__ = [
     "CALLER_ID_METADATA_KEY",
     "MAX_CALLER_CHARS",
     "MAX_TRACKED_CALLERS",
+    "CallerAccount",
     "CallerQuota",
     "CallerQuotaInterceptor",
+    "CallerQuotas",
     "caller_of",
+    "guard_stream",
+    "guard_unary",
     "peer_host",
     "quota_interceptor",
 ]

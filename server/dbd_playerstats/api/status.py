@@ -22,6 +22,7 @@ from grpc_status import rpc_status
 
 from dbd_playerstats.errors import (
     ERROR_DOMAIN,
+    CallerQuotaExceededError,
     CircuitOpenError,
     ErrorKind,
     RpcAborted,
@@ -57,9 +58,9 @@ def to_rpc_status(exc: BaseException) -> status_pb2.Status:
     upstream_status = getattr(exc, "status", None)
     if isinstance(upstream_status, int):
         metadata["upstream_status"] = str(upstream_status)
-    caller = getattr(exc, "caller", None)
-    if caller:
-        metadata["caller"] = str(caller)
+    if isinstance(exc, CallerQuotaExceededError):
+        metadata["caller"] = exc.caller
+        metadata["quota"] = exc.quota
     if isinstance(exc, CircuitOpenError):
         metadata.update(_breaker_metadata(exc))
     info = error_details_pb2.ErrorInfo(reason=kind.reason, domain=ERROR_DOMAIN, metadata=metadata)

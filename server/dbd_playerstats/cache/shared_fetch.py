@@ -8,8 +8,9 @@
   its ``steam.<endpoint>`` span is in that request's trace. A request that joined it gets a ``coalesced.wait``
   child span covering its wait and linked to that ``steam.<endpoint>`` span (to the starter's span when no
   attempt ran), plus a ``coalesced.wait`` event on its own span carrying the linked trace and span ids. A joiner
-  whose fetch ran out of its starter's time (DEADLINE_EXCEEDED, RATE_LIMITED) while it has time left fetches
-  again; a joiner never waits past its own deadline.
+  whose fetch ran out of its starter's time (DEADLINE_EXCEEDED, RATE_LIMITED) while it has time left, or was
+  refused by its starter's quota (CALLER_QUOTA_EXCEEDED: `upstream/spend.py`), fetches again; a joiner never
+  waits past its own deadline.
 - A successful answer is kept for the endpoint's TTL (0: not kept, but still shared while in flight), at most
   `max_players` per endpoint. Failures are never kept, neither Steam's nor the player's (private, not found, no
   stats): a player who changes their privacy is seen on the next request.
@@ -38,10 +39,11 @@ from opentelemetry.trace import Link, SpanContext, Tracer
 from dbd_playerstats.domain.clock import UtcClock, utc_now
 from dbd_playerstats.domain.memo import Memo
 from dbd_playerstats.domain.model import Source
-from dbd_playerstats.errors import DeadlineExceededError, RateLimitExceededError
+from dbd_playerstats.errors import CallerQuotaExceededError, DeadlineExceededError, RateLimitExceededError
 from dbd_playerstats.telemetry.recording import record_cache_lookup, record_coalesced_wait
 from dbd_playerstats.upstream.deadline import Deadline
 from dbd_playerstats.upstream.protocol import Attempt
+from dbd_playerstats.upstream.spend import Payer, current_payer
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +92,11 @@ class Served(Generic[V, W]):
 @dataclass(slots=True)
 class Flight:
     """An upstream fetch in progress: its starter's deadline, and the span joiners link to (the starter's current
-    span, then the ``steam.<endpoint>`` span once an attempt runs)."""
+    span, then the ``steam.<endpoint>`` span once an attempt runs), and who pays for it."""
 
     deadline: Deadline
     span: SpanContext
+    payer: Payer | None = field(default_factory=current_payer)
 
     def noting(self, attempt: Attempt[T]) -> Attempt[T]:
         """`attempt`, noting the span it runs in (the logical Steam call's) as the one joiners link to."""
@@ -215,10 +218,14 @@ class SharedFetch(Generic[V, W]):
             again = flight.deadline.expires_at < deadline.expires_at and not deadline.expired()
             if not again:
                 raise
+        except CallerQuotaExceededError:  # the starter's quota refused the fetch: this request's own may pay
+            again = flight.payer is not current_payer() and not deadline.expired()
+            if not again:
+                raise
         finally:
             if observe:
                 self._record_wait(key, flight, joined_ns, time.monotonic() - joined_at)
-        log.debug("%s fetch of %s ran out of its starter's time: fetching again", self.endpoint, key)
+        log.debug("%s fetch of %s ran out of its starter's time or quota: fetching again", self.endpoint, key)
         return await self.get(key, deadline, observe=observe, max_age=max_age)
 
     def _record_wait(self, key: str, flight: Flight, joined_ns: int, waited_secs: float) -> None:

@@ -203,17 +203,29 @@ class SharedStateSettings:
 class LimitsSettings:
     """What one caller, one connection and the whole server may use (units in the names).
 
-    `caller_quota_per_min` tokens per minute refill each caller's bucket of `caller_burst` tokens; every RPC of
-    PlayerStatsService takes one. `max_concurrent_rpcs` counts health checks too.
+    `caller_quota_per_min` tokens per minute refill each caller's bucket of `caller_burst` tokens; every Steam call
+    a caller's request triggers takes one (api/quota.py). `caller_rpc_per_min` / `caller_rpc_burst`: the same for
+    every RPC of PlayerStatsService. `max_concurrent_rpcs` counts health checks too.
     """
 
     caller_quota_per_min: int = var(
         "PLAYERSTATS_CALLER_QUOTA_PER_MIN",
-        "60",
+        "30",
         whole(minimum=0),
-        "per-caller token bucket on PlayerStatsService RPCs: refill a minute; `0` disables the quota",
+        "per-caller quota in Steam calls its requests trigger (cache hits are free): refill a minute; `0` disables",
     )
-    caller_burst: int = var("PLAYERSTATS_CALLER_BURST", "20", whole(minimum=1), "per-caller bucket size")
+    caller_burst: int = var(
+        "PLAYERSTATS_CALLER_BURST", "15", whole(minimum=1), "per-caller Steam-call bucket size (calls at once)"
+    )
+    caller_rpc_per_min: int = var(
+        "PLAYERSTATS_CALLER_RPC_PER_MIN",
+        "6000",
+        whole(minimum=0),
+        "per-caller RPC rate limit (protects the CPU, every RPC counts): refill a minute; `0` disables",
+    )
+    caller_rpc_burst: int = var(
+        "PLAYERSTATS_CALLER_RPC_BURST", "200", whole(minimum=1), "per-caller RPC bucket size (RPCs at once)"
+    )
     max_receive_message_bytes: int = var(
         "PLAYERSTATS_MAX_RECV_MSG_BYTES",
         str(1 * MIB),

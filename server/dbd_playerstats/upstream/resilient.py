@@ -2,6 +2,7 @@
 
 Data path of one logical call (`call`)::
 
+    the request's payer charged once   refused -> CallerQuotaExceededError   (spend.py; before any attempt)
     Retrying (one backoff decorator)                 retry.py: which errors, how often, how long to wait
       └─ each attempt:
            deadline left?        no  -> DeadlineExceededError           (never retried)
@@ -45,6 +46,7 @@ from dbd_playerstats.upstream.protocol import Attempt
 from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, RateLimiter, TokenBucket
 from dbd_playerstats.upstream.retry import GiveUp, Retrying, ScheduledRetry, Sleep, Uniform
 from dbd_playerstats.upstream.shared import SharedState
+from dbd_playerstats.upstream.spend import charge
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,8 @@ class ResilientUpstream:
         """Return the first successful attempt's result, or raise the error that ended the call.
 
         That error is the last attempt's own (a SteamError, or a ServiceError the attempt raised), or
-        DeadlineExceededError / CircuitOpenError / RateLimitExceededError when an attempt could not start.
+        DeadlineExceededError / CircuitOpenError / RateLimitExceededError when an attempt could not start, or
+        CallerQuotaExceededError when the request's payer refused to pay for the call.
         """
 
         def on_retry(scheduled: ScheduledRetry) -> None:
@@ -162,6 +165,7 @@ class ResilientUpstream:
         async def one_attempt() -> T:
             return await self._attempt(endpoint, attempt, deadline, steam_id, retrying.attempts)
 
+        charge(endpoint)  # the request's quota pays for the call (spend.py); may refuse it before any attempt
         return await retrying(one_attempt)()
 
     async def _attempt(
