@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
@@ -21,6 +22,7 @@ from dbd_playerstats.sim import DEMO_STEAM_ID, PRIVATE_STEAM_ID, FaultKind, Runn
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
 from dbd_playerstats.steam.models import PlayerAchievement
 from dbd_playerstats.store import Decision, MergePolicy, Snapshot
+from tests.support import error_details
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -130,14 +132,33 @@ async def test_failed_achievements_are_not_cached(start: StartFn, sim: RunningSi
     assert counts(sim) == [1, 1, 2]
 
 
-async def test_a_private_players_answer_is_not_cached(start: StartFn, sim: RunningSimulator) -> None:
-    """PROFILE_PRIVATE is not kept: each request asks Steam's stats again (the player may go public any time)."""
-    _, stub = await start()
-    for _ in range(2):
+@pytest.mark.parametrize(("error_ttl", "stats_calls"), [(60, 1), (0, 5)])
+async def test_answers_about_the_player_are_kept_for_the_player_error_ttl(
+    start: StartFn, sim: RunningSimulator, error_ttl: float, stats_calls: int
+) -> None:
+    """Five lookups of a private player within PLAYERSTATS_CACHE_PLAYER_ERROR_TTL_SECS cost one stats call, each
+    PROFILE_PRIVATE; with the TTL 0 each asks Steam again. A caller's `max_age` 0 asks Steam whatever is kept."""
+    _, stub = await start(player_error_ttl_secs=error_ttl)
+    for _ in range(5):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stream(stub, PRIVATE_STEAM_ID)
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert sim.state.count("stats", PRIVATE_STEAM_ID) == 2
+        assert error_details(info.value)[0] == "PROFILE_PRIVATE"
+    assert sim.state.count("stats", PRIVATE_STEAM_ID) == stats_calls
+    live = pb.GetPlayerStatsRequest(player=PRIVATE_STEAM_ID, max_age=duration_pb2.Duration(seconds=0))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.GetPlayerStats(live, timeout=20)
+    assert error_details(info.value)[0] == "PROFILE_PRIVATE"
+    assert sim.state.count("stats", PRIVATE_STEAM_ID) == stats_calls + 1
+
+
+async def test_vanity_names_are_resolved_case_insensitively(start: StartFn, sim: RunningSimulator) -> None:
+    """ "Demo", "demo" and "DEMO" name one player: one vanity call, kept under the lower-cased name."""
+    _, stub = await start()
+    for name in ("Demo", "demo", "DEMO"):
+        answer = await stub.ResolvePlayer(pb.ResolvePlayerRequest(player=name), timeout=20)
+        assert answer.profile.steam_id == DEMO_STEAM_ID
+    assert sim.state.count("vanity") == 1
 
 
 async def test_one_store_write_per_answer_and_a_hit_serves_the_merged_truth(

@@ -34,7 +34,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "playerstats.json"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 
-RESILIENCE = {"cb_max_fails": 3, "max_retries": 1, "base_backoff_ms": 1, "max_backoff_ms": 5}
+# The key gate off (pause 0): the refused key is one step of the traffic, the steps after it need Steam.
+RESILIENCE = {
+    "cb_max_fails": 3,
+    "max_retries": 1,
+    "base_backoff_ms": 1,
+    "max_backoff_ms": 5,
+    "key_rejected_pause_secs": 0,
+}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
 
 
@@ -141,8 +148,9 @@ async def test_every_metric_of_the_dashboard_and_alerts_is_scraped(
 ) -> None:
     """Every name (and matched label value) the dashboard and the alerts use is in /metrics after the traffic."""
     resilience = replace(settings.resilience, **RESILIENCE)
+    limits = replace(settings.limits, caller_quota_per_min=0)  # one test client spends more than a caller's burst
     running = await build_server(
-        with_http(replace(settings, resilience=resilience)), listen="127.0.0.1:0", telemetry=telemetry
+        with_http(replace(settings, resilience=resilience, limits=limits)), listen="127.0.0.1:0", telemetry=telemetry
     )
     try:
         async with (

@@ -66,6 +66,7 @@ def redis_settings(sim: RunningSimulator, redis_url: str, data_dir: Path) -> Set
             "RATE_LIMIT_PER_MIN": str(RATE_PER_MIN),
             "BURST_LIMIT": str(BURST),
             "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "0",
+            "PLAYERSTATS_CALLER_RPC_PER_MIN": "0",
         }
     )
 

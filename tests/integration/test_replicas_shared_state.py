@@ -141,6 +141,7 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
                 "CB_RESET_TIMEOUT_SECS": "30",
                 "MAX_RETRIES": "0",
                 "PLAYERSTATS_CALLER_QUOTA_PER_MIN": "0",  # one test client calls a lot: measure Steam's budget only
+                "PLAYERSTATS_CALLER_RPC_PER_MIN": "0",
                 "PLAYERSTATS_GRACE_SECS": "1",
             }
             started = await asyncio.gather(*(start_replica(env) for _ in range(3)), return_exceptions=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,8 @@ FAST = {
 @pytest.fixture
 async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
     """Start the real server with FAST resilience settings (plus overrides) and return a stub on it."""
+    # Answers about the player not kept, so that each request below asks Steam.
+    settings = replace(settings, cache=replace(settings.cache, player_error_ttl_secs=0))
     async with stub_starter(serve, settings, FAST) as start_stub:
         yield start_stub
 

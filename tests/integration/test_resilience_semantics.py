@@ -72,7 +72,8 @@ async def start(serve: ServeFn, settings: Settings) -> AsyncIterator[StartFn]:
 
     async def start(**overrides: float) -> Replica:
         resilience = replace(settings.resilience, **(RESILIENCE | overrides))  # type: ignore[arg-type]
-        server = await serve(replace(settings, resilience=resilience))
+        limits = replace(settings.limits, caller_quota_per_min=0)  # one client, many cold players
+        server = await serve(replace(settings, resilience=resilience, limits=limits))
         channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{server.port}"))
         return Replica(server, pb_grpc.PlayerStatsServiceStub(channels[-1]), health_pb2_grpc.HealthStub(channels[-1]))
 

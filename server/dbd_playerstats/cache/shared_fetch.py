@@ -12,8 +12,9 @@
   refused by its starter's quota (CALLER_QUOTA_EXCEEDED: `upstream/spend.py`), fetches again; a joiner never
   waits past its own deadline.
 - A successful answer is kept for the endpoint's TTL (0: not kept, but still shared while in flight), at most
-  `max_players` per endpoint. Failures are never kept, neither Steam's nor the player's (private, not found, no
-  stats): a player who changes their privacy is seen on the next request.
+  `max_players` per endpoint. Steam's failures are never kept; an answer about the player (private, not found,
+  no stats: the kinds whose blame is the player's) is kept `error_ttl_secs` (PLAYERSTATS_CACHE_PLAYER_ERROR_TTL_SECS),
+  so that five lookups of a private player cost one call; a player who changes their privacy is seen after it.
 - Provenance: the request that started the fetch and those that joined it serve LIVE (fetched while they
   waited); a kept answer is served as CACHE with its original fetched_at.
 - A caller's `max_age` (seconds; None: the TTL decides) refuses a kept answer that is not younger than that: the
@@ -39,7 +40,7 @@ from opentelemetry.trace import Link, SpanContext, Tracer
 from dbd_playerstats.domain.clock import UtcClock, utc_now
 from dbd_playerstats.domain.memo import Memo
 from dbd_playerstats.domain.model import Source
-from dbd_playerstats.errors import CallerQuotaExceededError, DeadlineExceededError, RateLimitExceededError
+from dbd_playerstats.errors import CallerQuotaExceededError, DeadlineExceededError, RateLimitExceededError, kind_of
 from dbd_playerstats.telemetry.recording import record_cache_lookup, record_coalesced_wait
 from dbd_playerstats.upstream.deadline import Deadline
 from dbd_playerstats.upstream.protocol import Attempt
@@ -138,6 +139,7 @@ class SharedFetch(Generic[V, W]):
         max_entries: int,
         tracer: Tracer,
         clock: UtcClock = utc_now,
+        error_ttl_secs: float = 0.0,
     ) -> None:
         self.endpoint = endpoint
         self._fetch = fetch
@@ -148,6 +150,9 @@ class SharedFetch(Generic[V, W]):
         self._max_entries = max_entries
         # When each kept answer was fetched, for `kept(key, max_age)` (async-lru cannot be peeked without a call).
         self._fetched_at: OrderedDict[str, datetime] = OrderedDict()
+        self._error_ttl_secs = error_ttl_secs
+        # Answers about the player (an exception whose kind the player is to blame for), and when they came.
+        self._failures: OrderedDict[str, tuple[BaseException, datetime]] = OrderedDict()
         self._lru = alru_cache(maxsize=max_entries, ttl=ttl_secs if ttl_secs > 0 else None, key=_cache_key)(self._run)
 
     def in_flight(self, key: str) -> bool:
@@ -171,6 +176,8 @@ class SharedFetch(Generic[V, W]):
         `observe` False records no cache lookup and no coalesced wait (for the fetcher's own lookups, such as the
         stats verdict's)."""
         flight = self._flights.get(key)
+        if flight is None and key in self._failures:
+            self._raise_kept_failure(key, max_age, observe=observe)
         if flight is None and self._lru.cache_contains(key):
             answer = await self._lru(key, deadline, None)  # done: returns without suspending
             age_secs = self._age_secs(answer)
@@ -190,6 +197,24 @@ class SharedFetch(Generic[V, W]):
     async def aclose(self) -> None:
         """Cancel the fetches in flight and refuse new ones (at shutdown)."""
         await self._lru.cache_close()
+
+    def _raise_kept_failure(self, key: str, max_age: float | None, *, observe: bool) -> None:
+        """Raise the kept answer about the player for `key` when it is young enough; else forget it."""
+        exc, at = self._failures[key]
+        age_secs = (self._clock() - at).total_seconds()
+        if age_secs < self._error_ttl_secs and (max_age is None or age_secs < max_age):
+            if observe:
+                record_cache_lookup(self.endpoint, hit=True, age_s=round(age_secs, 3))
+            raise exc.with_traceback(None)  # the same instance, as async-lru hands one to every waiter
+        del self._failures[key]
+
+    def _keep_failure(self, key: str, exc: BaseException) -> None:
+        if self._error_ttl_secs <= 0 or not kind_of(exc).players_fault:
+            return
+        self._failures[key] = (exc, self._clock())
+        self._failures.move_to_end(key)
+        while len(self._failures) > self._max_entries:
+            self._failures.popitem(last=False)
 
     def _note_fetched_at(self, key: str, fetched_at: datetime) -> None:
         self._fetched_at[key] = fetched_at
@@ -251,6 +276,11 @@ class SharedFetch(Generic[V, W]):
             flight = Flight(deadline, trace.get_current_span().get_span_context())
         try:
             answer = await self._fetch(key, deadline, flight)
+        except Exception as exc:
+            self._keep_failure(key, exc)
+            raise
+        else:
+            self._failures.pop(key, None)
             self._note_fetched_at(key, answer.fetched_at)
             return answer
         finally:

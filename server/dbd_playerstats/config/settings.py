@@ -298,10 +298,11 @@ class LimitsSettings:
 class CacheSettings:
     """How long this process keeps Steam's answers (seconds, counted from when the fetch finished).
 
-    0 disables that cache: nothing is kept, but concurrent identical calls still share one fetch. Only successful
-    answers are kept. `max_players` bounds each per-player cache (stats, achievements, profile, vanity names);
-    the least recently used entry goes first. `catalog_ttl_secs` is the age at which the schema and the global
-    percentages are due for a refresh; it runs in the background while the old value is served.
+    0 disables that cache: nothing is kept, but concurrent identical calls still share one fetch. Successful
+    answers are kept; of the failures only answers about the player (private, unknown, no game stats), and only
+    for `player_error_ttl_secs`. `max_players` bounds each per-player cache (stats, achievements, profile,
+    vanity names); the least recently used entry goes first. `catalog_ttl_secs` is the age at which the schema and
+    the global percentages are due for a refresh; it runs in the background while the old value is served.
     """
 
     stats_ttl_secs: float = var(
@@ -316,6 +317,12 @@ class CacheSettings:
     )
     profile_ttl_secs: float = var(
         "PLAYERSTATS_CACHE_PROFILE_TTL_SECS", "300", number(minimum=0), "the same for profiles"
+    )
+    player_error_ttl_secs: float = var(
+        "PLAYERSTATS_CACHE_PLAYER_ERROR_TTL_SECS",
+        "60",
+        number(minimum=0),
+        "how long an answer about the player (private, unknown, no game stats) is reused; `0` = not kept",
     )
     vanity_ttl_secs: float = var(
         "PLAYERSTATS_CACHE_VANITY_TTL_SECS", "3600", number(minimum=0), "the same for vanity-name resolutions"

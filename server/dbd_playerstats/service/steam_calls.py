@@ -51,7 +51,13 @@ class SteamCalls:
 
         def shared(endpoint: str, fetch: Fetch[V, W], ttl_secs: float) -> SharedFetch[V, W]:
             return SharedFetch(
-                endpoint, fetch, ttl_secs=ttl_secs, max_entries=cache.max_players, tracer=tracer, clock=clock
+                endpoint,
+                fetch,
+                ttl_secs=ttl_secs,
+                max_entries=cache.max_players,
+                tracer=tracer,
+                clock=clock,
+                error_ttl_secs=cache.player_error_ttl_secs,
             )
 
         self.vanities = shared("vanity", self._fetch_vanity, cache.vanity_ttl_secs)
@@ -61,11 +67,14 @@ class SteamCalls:
         self.achievements = shared("achievements", self._fetch_achievements, cache.achievements_ttl_secs)
 
     async def resolve_id(self, player: str, deadline: Deadline) -> str:
-        """The normalised SteamID64 the `player` field names (one vanity call when it is a name not kept)."""
+        """The normalised SteamID64 the `player` field names (one vanity call when it is a name not kept).
+
+        Vanity names are resolved and kept lower-cased: Steam treats them case-insensitively ("Demo" is "demo").
+        """
         ref = parse_player(player)
         if isinstance(ref, SteamId):
             return ref.value
-        return (await self.vanities.get(ref.name, deadline)).answer.value
+        return (await self.vanities.get(ref.name.lower(), deadline)).answer.value
 
     async def aclose(self) -> None:
         """Cancel the fetches in flight and refuse new ones (at shutdown)."""
