@@ -205,6 +205,7 @@ def _open_fetcher(
         store=store,
         merge_policy=MergePolicy.from_settings(settings.store),
         stale_stats_max_age_secs=settings.store.stale_stats_max_age_secs,
+        store_timeout_secs=settings.store.timeout_secs,
         cache=settings.cache,
         tracer=telemetry.tracer,  # the coalesced.wait spans
     )

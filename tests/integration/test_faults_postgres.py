@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
@@ -28,9 +28,8 @@ from dbd_playerstats.app import build_server
 from dbd_playerstats.config.settings import Secret, Settings
 from dbd_playerstats.sim import DEMO_STEAM_ID, SYNTHETIC_FIRST_ID, RunningSimulator
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
-from dbd_playerstats.store import StoreError
 from dbd_playerstats.store.sql import to_us
-from dbd_playerstats_dev.store_testing import postgres_test_url, temporary_schema
+from dbd_playerstats_dev.store_testing import postgres_test_url
 from tests.support import until, until_async
 
 pytestmark = pytest.mark.postgres
@@ -186,20 +185,6 @@ async def merges_between(url: str, cut_at_us: int, restored_at_us: int) -> tuple
     finally:
         await conn.close()
     return int(during), int(after)
-
-
-@pytest.fixture
-async def schema_url() -> AsyncIterator[str]:
-    """A fresh schema of the test PostgreSQL (fails, never skips, when it is down)."""
-    schema = temporary_schema()
-    try:
-        url = await schema.__aenter__()
-    except StoreError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield url
-    finally:
-        await schema.__aexit__(None, None, None)
 
 
 def proxied(settings: Settings, schema_url: str, proxy_port: int) -> Settings:

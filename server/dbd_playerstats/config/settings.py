@@ -131,6 +131,12 @@ class StoreSettings:
         "`postgresql://...` to use a shared PostgreSQL store instead of SQLite; never logged",
         secret=True,
     )
+    timeout_secs: float = var(
+        "PLAYERSTATS_STORE_TIMEOUT_SECS",
+        "2",
+        number(minimum=0.001),
+        "longest a request waits for one store call (a hung store: served as without it; writes go on)",
+    )
     stale_stats_max_age_secs: float = var(
         "STALE_STATS_MAX_AGE_SECS",
         "86400",

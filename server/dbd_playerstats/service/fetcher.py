@@ -36,9 +36,9 @@ class PlayerFetcher:
 
     `store` None keeps no memory (achievements are served as Steam sent them, failures are not covered);
     `merge_policy` decides which snapshots are merged; `stale_stats_max_age_secs` bounds the age of stored stats
-    served when Steam is down; `cache` sets the TTLs and bounds of the per-player caches (None: the defaults;
-    the catalog has its own); `tracer` makes the ``coalesced.wait`` spans (None: none); `clock` gives the
-    wall-clock UTC time (fetch times, merge times, ages).
+    served when Steam is down; `store_timeout_secs` bounds each wait for the store; `cache` sets the TTLs and
+    bounds of the per-player caches (None: the defaults; the catalog has its own); `tracer` makes the
+    ``coalesced.wait`` spans (None: none); `clock` gives the wall-clock UTC time (fetch times, merge times, ages).
     """
 
     def __init__(
@@ -50,6 +50,7 @@ class PlayerFetcher:
         store: AchievementStore | None = None,
         merge_policy: MergePolicy | None = None,
         stale_stats_max_age_secs: float = _STORE_DEFAULTS.stale_stats_max_age_secs,
+        store_timeout_secs: float = _STORE_DEFAULTS.timeout_secs,
         cache: CacheSettings | None = None,
         tracer: Tracer | None = None,
         clock: UtcClock = utc_now,
@@ -64,7 +65,7 @@ class PlayerFetcher:
             tracer=tracer if tracer is not None else trace.NoOpTracer(),
             clock=clock,
         )
-        self._guard = StoreGuard(store, policy, clock) if store is not None else None
+        self._guard = StoreGuard(store, policy, clock, timeout_secs=store_timeout_secs) if store is not None else None
         self._parts = PartBuilder(
             self._guard,
             max_snapshot_age_secs=policy.max_snapshot_age_secs,

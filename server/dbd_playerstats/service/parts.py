@@ -100,6 +100,11 @@ class PartBuilder:
         part = StatsPart(profile=profile, stats=answer.value.stats, provenance=provenance, memo=answer.memo)
         return part, saving
 
+    async def saved(self, steam_id: str, saving: asyncio.Future[bool]) -> None:
+        """Wait for the stats save `stats_part` started, at most the store timeout."""
+        if self._guard is not None:
+            await self._guard.settled(saving, f"saving the stats of {steam_id}")
+
     async def _stored_stats_part(
         self, steam_id: str, failure: ServiceError | SteamError, profile_task: ProfileTask
     ) -> StatsPart:
@@ -162,8 +167,8 @@ class PartBuilder:
         merging = guard.write_once(
             answer, lambda: guard.merge(steam_id, Snapshot(steam_states, answer.fetched_at, _adept_defs(schema)))
         )
-        result = await asyncio.shield(merging)
-        if result is None:  # the store failed (logged): serve Steam's answer as if there were no store
+        result = await guard.settled(merging, f"merging the achievements of {steam_id}")
+        if result is None:  # the store failed or hangs (logged): serve Steam's answer as if there were no store
             return AchievementsPart(achievements=view_of(answer, steam_states), provenance=fresh, memo=memo)
         if result.decision.accepted and result.state is not None:
             view = view_of(result.state, result.state.states)

@@ -7,11 +7,17 @@ included, serves the result of that write. Only parsed Steam values ever reach t
 in the background, shielded from the caller's cancellation: a cancelled request still stores what Steam said,
 and `wait_for_writes` lets a stopping server commit them. A store failure is logged at ERROR and the request is
 served as without a store (a merge answers None, a save False, a read None).
+
+Every wait of a request for the store is bounded by `timeout_secs` (PLAYERSTATS_STORE_TIMEOUT_SECS; the caller's
+deadline bounds it too, by cancelling the request): a store that hangs is, for the request, a store that failed
+(record_store_error "timeout"). A read is abandoned; a write goes on in the background and is durable once the
+store answers (`settled` only stops waiting for it), so nothing Steam said is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -41,10 +47,13 @@ class StoreGuard:
     """Merges, saves and reads through `store` for the requests; `policy` decides which snapshots are merged and
     `clock` (wall-clock UTC) is the time a merge happens."""
 
-    def __init__(self, store: AchievementStore, policy: MergePolicy, clock: UtcClock) -> None:
+    def __init__(
+        self, store: AchievementStore, policy: MergePolicy, clock: UtcClock, *, timeout_secs: float = 2.0
+    ) -> None:
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._timeout_secs = timeout_secs
         self._background: set[asyncio.Future[Any]] = set()
 
     def write_once(self, answer: Answer[V, W], write: Callable[[], Coroutine[Any, Any, W]]) -> asyncio.Task[W]:
@@ -53,6 +62,16 @@ class StoreGuard:
         if answer.write is None:
             answer.write = self._in_background(write())
         return answer.write
+
+    async def settled(self, write: asyncio.Future[T], what: str) -> T | None:
+        """The result of a background `write`, waited for at most the store timeout; None when it is not done by
+        then (it goes on: durable once the store answers)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._timeout_secs):
+                return await asyncio.shield(write)
+        record_store_error("timeout")
+        log.error("%s: the store did not answer within %.3gs; serving without it", what, self._timeout_secs)
+        return None
 
     async def wait_for_writes(self) -> None:
         """Wait until every store write started so far has finished (they outlive cancelled requests)."""
@@ -112,11 +131,16 @@ class StoreGuard:
 
     async def _read(self, load: Callable[[str], Awaitable[T]], steam_id: str) -> T | None:
         try:
-            return await load(steam_id)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._timeout_secs):
+                    return await load(steam_id)
         except StoreError:
             record_store_error("read")
             log.error("reading the stored copy of %s failed", steam_id, exc_info=True)
             return None
+        record_store_error("timeout")
+        log.error("reading the stored copy of %s: no answer within %.3gs", steam_id, self._timeout_secs)
+        return None
 
     def _in_background(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run `coro` to completion even if the request awaiting it is cancelled (strong reference kept)."""

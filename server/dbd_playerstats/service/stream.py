@@ -61,8 +61,9 @@ async def stream_parts(
         stats_part, saving = await parts.stats_part(steam_id, stats, profile)
         yield stats_part
         if saving is not None:
-            # Saved while the caller reads the first part; stored before the stream can end.
-            await asyncio.shield(saving)
+            # Saved while the caller reads the first part; stored before the stream can end (or, if the store
+            # hangs, given up waiting for after the store timeout: the save goes on in the background).
+            await parts.saved(steam_id, saving)
         yield await parts.achievements_part(steam_id, achievements(), schema(), percents())
     finally:
         await tasks.close()
