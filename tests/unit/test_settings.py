@@ -136,6 +136,7 @@ A_CHANGE_OF_EACH: dict[str, str] = {
     "BURST_LIMIT": "2",
     "KEY_REJECTED_PAUSE_SECS": "4",
     "PLAYERSTATS_DATA_DIR": "/tmp/x",
+    "PLAYERSTATS_STORE_TIMEOUT_SECS": "9",
     "DATABASE_URL": "postgresql://u@h/db",
     "STALE_STATS_MAX_AGE_SECS": "5",
     "MERGE_MIN_SURVIVOR_ADEPTS": "1",
