@@ -28,6 +28,7 @@ from dbd_playerstats.upstream import (
 )
 from dbd_playerstats.upstream.deadline import Clock, Deadline
 from dbd_playerstats.upstream.policy import BreakerPolicy, RateLimitPolicy
+from dbd_playerstats.upstream.redis_breakers import breaker_key_ttl_secs
 from dbd_playerstats.upstream.shared import connect
 from dbd_playerstats_dev.redis_testing import PrivateRedis, free_port, private_redis
 from tests.support import until
@@ -205,3 +206,29 @@ async def test_an_upstream_call_succeeds_while_redis_is_unreachable() -> None:
     finally:
         await upstream.aclose()
     assert [e.degraded for e in events if isinstance(e, SharedStateChanged)] == [True]
+
+
+async def test_shared_breaker_and_budget_keys_expire(redis_url: str, redis_prefix: str) -> None:
+    """Every key the shared state writes carries an expiry: the breaker's two keys (an hour, or ten open periods)
+    and the budget's hash (once its state lies in the past), so a dead deployment leaves nothing behind."""
+    state = make_state(redis_url, redis_prefix, rate_limit=RateLimitPolicy(600, 5))
+    breakers = Breakers(BREAKER, emit=lambda _: None, uow=state.breaker_uow, wall_clock=time.time)
+    await state.initialize()
+    try:
+        for _ in range(BREAKER.max_fails):
+            admission = await breakers.admit(NAME)
+            await admission.settle(RuntimeError("Steam answered 503"))
+        await state.bucket.reserve(1.0)
+        client = Redis.from_url(redis_url)
+        try:
+            keys = [key.decode() async for key in client.scan_iter(match=f"{redis_prefix}*")]
+            assert {key.removeprefix(redis_prefix).split(":")[0] for key in keys} == {"cb", "budget"}
+            assert any(key.endswith("::failure_count") for key in keys)
+            ttls = {key: await client.pttl(key) for key in keys}
+        finally:
+            await client.aclose()
+    finally:
+        await state.aclose()
+    for key, ttl_ms in ttls.items():
+        limit_ms = breaker_key_ttl_secs(BREAKER) * 1000 if ":cb:" in f":{key}" else 60_000
+        assert 0 < ttl_ms <= limit_ms, (key, ttl_ms)

@@ -12,7 +12,8 @@
 - *threshold and ttl are frozen* in the stored breaker at its first creation. Our keys therefore carry them
   (``<prefix>cb:<CB_MAX_FAILS>:<CB_RESET_TIMEOUT_SECS>:steam.stats``): a configuration change starts fresh shared
   breakers instead of silently keeping the old values, and during a rolling change old and new replicas keep
-  separate breakers. Keys of old configurations stay in Redis (two small keys per endpoint).
+  separate breakers. Every breaker write also sets an expiry (`breaker_key_ttl_secs`: an hour, or ten open
+  periods), so keys of old configurations and of gone deployments expire; the budget's hash expires once idle.
 - *updates are GET + SET, not atomic*. The failure count itself is an atomic INCR, but each replica decides to
   open from the count it read before its call, so failures racing in several replicas can need up to one more
   failure per racing replica than CB_MAX_FAILS; one healthy answer anywhere resets the count, as in one process.
@@ -74,6 +75,7 @@ from dbd_playerstats.upstream.deadline import Clock
 from dbd_playerstats.upstream.events import ResilienceEvent, SharedStateChanged
 from dbd_playerstats.upstream.policy import BreakerPolicy, RateLimitPolicy
 from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket, Reservation, TokenBucket
+from dbd_playerstats.upstream.redis_breakers import RedisBreakerContexts, breaker_key_ttl_secs
 from dbd_playerstats.upstream.redis_bucket import RedisTokenBucket
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,8 @@ class SharedState:
             self.shared_bucket, InMemoryTokenBucket(self.fallback_policy, clock=clock), self
         )
         breakers_prefix = f"{key_prefix}cb:{breaker.max_fails}:{breaker.reset_timeout_secs:g}:"
-        self.breaker_uow = FailoverUnitOfWork(_RedisContexts(client, breakers_prefix), self)
+        contexts = RedisBreakerContexts(client, breakers_prefix, ttl_secs=breaker_key_ttl_secs(breaker))
+        self.breaker_uow = FailoverUnitOfWork(contexts, self)
 
     @classmethod
     def from_settings(cls, shared: SharedStateSettings, resilience: ResilienceSettings) -> SharedState:
@@ -327,16 +330,6 @@ class FailoverTokenBucket:
             self._epoch = self._state.epoch
             await self._fallback.pause(self._state.fallback_policy.interval_secs)
         return self._fallback
-
-
-class _RedisContexts(AsyncRedisRepository):
-    """purgatory's Redis storage of breakers, on our client (timeouts, no long retries) under our prefix."""
-
-    def __init__(self, client: Redis, prefix: str) -> None:
-        # Not super().__init__: it would build a client of its own from a URL, with redis-py's default retries.
-        self.redis = client
-        self.messages = []
-        self.prefix = prefix
 
 
 class _FailoverContexts(AsyncAbstractRepository):
