@@ -87,6 +87,27 @@ async def test_a_caller_out_of_steam_calls_is_refused_a_cold_player_but_served_k
         assert (await anonymous.resolve_player(synthetic_steam_id(5))).profile.steam_id == synthetic_steam_id(5)
 
 
+async def test_a_lobby_of_a_caller_out_of_steam_calls_serves_kept_players_and_refuses_cold_ones(
+    quota_server: RunningServer, sim: RunningSimulator
+) -> None:
+    """Out of Steam calls, a lobby of a kept player and a cold one: the kept player's stats and achievements,
+    the cold one's `error` CALLER_QUOTA_EXCEEDED (not the whole stream), and no Steam call."""
+    async with client(quota_server, "overlay") as c:
+        await c.get_player_stats(DEMO_STEAM_ID)  # its calls spend the burst (into debt): DEMO is kept now
+        steam_calls = sim.state.count()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{quota_server.port}") as channel:
+            stub = pb_grpc.PlayerStatsServiceStub(channel)
+            request = pb.StreamLobbyStatsRequest(players=[DEMO_STEAM_ID, synthetic_steam_id(3)])
+            metadata = (("x-caller-id", "overlay"),)
+            messages = [m async for m in stub.StreamLobbyStats(request, timeout=20, metadata=metadata)]
+    parts = {(m.index, m.WhichOneof("part")) for m in messages}
+    assert parts == {(0, "stats"), (0, "achievements"), (1, "error")}
+    (error,) = [m.error for m in messages if m.WhichOneof("part") == "error"]
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert "exceeded its quota" in error.message
+    assert sim.state.count() == steam_calls
+
+
 async def test_invalid_requests_cost_nothing(quota_server: RunningServer, sim: RunningSimulator) -> None:
     """Twenty invalid requests spend none of the caller's Steam calls: its burst still pays two cold players."""
     async with client(quota_server, "sloppy") as c:

@@ -14,7 +14,9 @@ queue and out in the order they became ready, so a slow or failing player never 
 - A player's failure is that player's `error` (the status `StreamPlayerStats` would have failed with); the
   others go on. The stream fails as a whole only for the request (0 or more than `MAX_LOBBY_PLAYERS` entries)
   or for its deadline: once it has passed with players unsettled, DEADLINE_EXCEEDED (their fetches are
-  cancelled); the caller quota is taken before the handler, as for every RPC.
+  cancelled). The caller's RPC quota is taken before the handler, as for every RPC; its Steam-call quota pays
+  for each Steam call the players need (api/quota.py): a caller out of it gets the kept players' parts and a
+  CALLER_QUOTA_EXCEEDED `error` for each player who needs Steam.
 """
 
 from __future__ import annotations
