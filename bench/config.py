@@ -18,7 +18,11 @@ class Config:
     miss_streams: int = 150
     hit_streams: int = 300
     latency_concurrency: int = 1
+    # Rows 1-2 again with this many distinct cold players in flight at once (the second column).
+    busy_concurrency: int = 32
+    busy_miss_streams: int = 640
     sim_baseline_calls: int = 40
+    busy_baseline_calls: int = 320
     duration: float = 5.0
     warmup: float = 1.0
     h2load_clients: int = 4
@@ -48,7 +52,10 @@ class Config:
             miss_streams=6,
             hit_streams=4,
             latency_concurrency=1,
+            busy_concurrency=2,
+            busy_miss_streams=6,
             sim_baseline_calls=3,
+            busy_baseline_calls=4,
             duration=0.5,
             warmup=0.2,
             h2load_clients=1,

@@ -34,7 +34,7 @@ def test_smoke_run_prints_the_six_rows_with_numbers() -> None:
         assert re.search(r"\d+(\.\d+)?", measured), row[0]
         assert verdict.startswith(("met", "**not met**", "n/a")), row[0]
     measured = {int(row[1]): row[3] for row in rows}
-    assert re.search(r"miss p50 [+-]\d", measured[1])
+    assert re.search(r"c=1: p50 [+-]\d.*c=2: p50 [+-]\d", measured[1])
     assert re.search(r"unary \d+\.\d\d .* stream \d+\.\d\d", measured[3])
     assert re.search(r"p99 \d", measured[5])
     assert re.search(r"VmHWM \d+ MiB", measured[6])
