@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from dbd_playerstats.telemetry import Redactor, Telemetry, configure_logging
 
@@ -70,3 +71,24 @@ def test_key_is_redacted_from_message_arguments_extras_and_tracebacks(output: io
     assert parsed[0]["message"] == "GET http://steam/x?key=REDACTED&steamid=1"
     assert "key=REDACTED" in str(parsed[2]["exception"])
     assert "RuntimeError" in str(parsed[2]["exception"])
+
+
+def test_background_logging_writes_the_same_lines_from_a_thread_and_flushes_on_close() -> None:
+    """The server's handler (background=True): the same redacted JSON line, trace ids stamped where the record
+    was made, everything queued written by `close`, and a second close (logging's at exit) harmless."""
+    buffer = io.StringIO()
+    handler = configure_logging("INFO", Redactor([SECRET]), stream=buffer, background=True)
+    try:
+        tracer = TracerProvider().get_tracer("test")
+        with tracer.start_as_current_span("rpc") as span:
+            logging.getLogger("dbd_playerstats.test").info("key=%s in a span", SECRET)
+            trace_id = format(span.get_span_context().trace_id, "032x")
+        handler.close()
+        handler.close()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    (line,) = buffer.getvalue().splitlines()
+    record = json.loads(line)
+    assert SECRET not in line
+    assert record["message"].endswith("in a span")
+    assert record["trace_id"] == trace_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.api.mapping import achievements_part_to_pb, stats_part_to_pb
+from dbd_playerstats.api.mapping import achievements_part_to_pb, get_response, stats_part_to_pb, stream_response
 from dbd_playerstats.domain.achievements import build_view
 from dbd_playerstats.domain.memo import Memo
 from dbd_playerstats.domain.model import AchievementsPart, Provenance, Source, StatsPart
@@ -35,26 +35,49 @@ def test_memo_derives_once_per_identical_inputs() -> None:
 
 
 def test_stats_part_reuses_the_stats_message_but_not_the_provenance() -> None:
+    """The first (LIVE) request and the hits (CACHE) of one answer share the stats message; each provenance gets
+    its part message, and every hit after the first is served that very message, equal to the plain mapping."""
     stats = (StatValue("DBD_BloodwebPoints", 123), StatValue("DBD_GeneratorPct_float", 4.5))
     memo = Memo()
     live = StatsPart(PROFILE, stats, Provenance(Source.LIVE, FETCHED), memo=memo)
     hit = StatsPart(PROFILE, stats, Provenance(Source.CACHE, FETCHED), memo=memo)
     live_pb, hit_pb = stats_part_to_pb(live), stats_part_to_pb(hit)
-    assert len(memo) == 1
     assert live_pb.stats == hit_pb.stats == stats_part_to_pb(StatsPart(PROFILE, stats, live.provenance)).stats
     assert live_pb.provenance.source == pb.DATA_SOURCE_LIVE
     assert hit_pb.provenance.source == pb.DATA_SOURCE_CACHE
     assert hit_pb.provenance.fetched_at.ToDatetime(tzinfo=UTC) == FETCHED
-    hit_pb.stats.bloodpoints = 1  # a response is its own copy: the kept message is untouched
-    assert stats_part_to_pb(hit).stats.bloodpoints == 123
+    again = StatsPart(PROFILE, stats, Provenance(Source.CACHE, FETCHED), memo=memo)
+    assert stats_part_to_pb(again) is hit_pb
+    assert stream_response(again) is stream_response(hit)
 
 
 def test_achievements_part_reuses_the_message_of_the_same_view() -> None:
     view = build_view({"ACH_A": (True, FETCHED)}, None, {"ACH_A": 12.5})
     memo = Memo()
     live = achievements_part_to_pb(AchievementsPart(view, Provenance(Source.LIVE, FETCHED), memo=memo))
-    hit = achievements_part_to_pb(AchievementsPart(view, Provenance(Source.CACHE, FETCHED), memo=memo))
-    assert len(memo) == 1
+    hit_part = AchievementsPart(view, Provenance(Source.CACHE, FETCHED), memo=memo)
+    hit = achievements_part_to_pb(hit_part)
     assert live.achievements == hit.achievements
     assert live.achievements == achievements_part_to_pb(AchievementsPart(view, None)).achievements
     assert hit.provenance.source == pb.DATA_SOURCE_CACHE
+    assert achievements_part_to_pb(AchievementsPart(view, Provenance(Source.CACHE, FETCHED), memo=memo)) is hit
+
+
+def test_the_kept_messages_are_byte_identical_to_the_plain_mapping() -> None:
+    """Issue 12's contract check: the fast path (kept messages) serializes to the very bytes the plain mapping
+    (no memo) gives for the same data, for the stream messages and the unary answer, first request and hits."""
+    stats = (StatValue("DBD_KillerSkulls", 40), StatValue("DBD_BloodwebPoints", 99), StatValue("DBD_Escape", 7))
+    view = build_view({"ACH_A": (True, FETCHED), "ACH_B": (False, None)}, None, {"ACH_A": 12.5})
+    memo_stats, memo_achievements = Memo(), Memo()
+    for source in (Source.LIVE, Source.CACHE, Source.CACHE):
+        fast_stats = StatsPart(PROFILE, stats, Provenance(source, FETCHED), memo=memo_stats)
+        fast_achievements = AchievementsPart(view, Provenance(source, FETCHED), memo=memo_achievements)
+        plain_stats = StatsPart(PROFILE, stats, Provenance(source, FETCHED))
+        plain_achievements = AchievementsPart(view, Provenance(source, FETCHED))
+        for fast, plain in ((fast_stats, plain_stats), (fast_achievements, plain_achievements)):
+            assert stream_response(fast).SerializeToString(deterministic=True) == stream_response(
+                plain
+            ).SerializeToString(deterministic=True)
+        fast_unary = get_response(fast_stats, fast_achievements).SerializeToString(deterministic=True)
+        plain_unary = get_response(plain_stats, plain_achievements).SerializeToString(deterministic=True)
+        assert fast_unary == plain_unary

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats.domain.adepts import Role
 from dbd_playerstats.domain.grades import grade_from_pips
+from dbd_playerstats.domain.memo import Memo
 from dbd_playerstats.domain.model import (
     AchievementsPart,
     AchievementsView,
@@ -45,6 +47,7 @@ FLOAT_STATS: dict[str, str] = {
     "generators_repaired": "DBD_GeneratorPct_float",
     "survivors_healed": "DBD_HealPct_float",
 }
+T = TypeVar("T")
 KILLER_PIPS = "DBD_KillerSkulls"
 SURVIVOR_PIPS = "DBD_CamperSkulls"
 
@@ -113,16 +116,27 @@ def stats_to_pb(stats: Iterable[StatValue]) -> pb.PlayerStats:
 
 
 def stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
-    """The part's message; the heavy stats message is built once per answer (`part.memo`) and copied in, the
-    profile and provenance (which differ between the requests served from one answer) are built each time."""
+    """The part's message, built once per answer and provenance (`part.memo`): every cache hit of one answer
+    is served the very same message (never mutated: it is copied into, or sent as, each response)."""
+    provenance = part.provenance
+    inputs = (part.stats, part.profile, provenance.source, provenance.fetched_at, provenance.stale)
+    return _kept(part.memo, "stats_part_pb", inputs, lambda: _stats_part_to_pb(part))
+
+
+def _stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
+    """The heavy stats message is kept apart too: the first request of an answer (LIVE) and its hits (CACHE)
+    differ only in provenance."""
     stats = part.stats
-    memo = part.memo
-    stats_pb = stats_to_pb(stats) if memo is None else memo.get("stats_pb", (stats,), lambda: stats_to_pb(stats))
     return pb.StatsPart(
         profile=profile_to_pb(part.profile),
-        stats=stats_pb,
+        stats=_kept(part.memo, "stats_pb", (stats,), lambda: stats_to_pb(stats)),
         provenance=provenance_to_pb(part.provenance),
     )
+
+
+def _kept(memo: Memo | None, name: str, inputs: tuple[object, ...], build: Callable[[], T]) -> T:
+    """`build()`, kept in `memo` under `name` for these very `inputs` (built each time without a memo)."""
+    return build() if memo is None else memo.get(name, inputs, build)
 
 
 def _achievement_to_pb(view: AchievementView) -> pb.Achievement:
@@ -161,17 +175,24 @@ def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
 
 
 def achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
-    """The part's message; the achievements message is built once per view kept in `part.memo`."""
+    """The part's message, built once per view, provenance and unavailability kept in `part.memo` (the
+    achievements message alone once per view)."""
+    provenance = part.provenance
+    inputs = (
+        part.achievements,
+        None if provenance is None else provenance.source,
+        None if provenance is None else provenance.fetched_at,
+        None if provenance is None else provenance.stale,
+        part.unavailable,
+    )
+    return _kept(part.memo, "achievements_part_pb", inputs, lambda: _achievements_part_to_pb(part))
+
+
+def _achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
     out = pb.AchievementsPart()
     view = part.achievements
     if view is not None:
-        memo = part.memo
-        achievements = (
-            achievements_to_pb(view)
-            if memo is None
-            else memo.get("achievements_pb", (view,), lambda: achievements_to_pb(view))
-        )
-        out.achievements.CopyFrom(achievements)
+        out.achievements.CopyFrom(_kept(part.memo, "achievements_pb", (view,), lambda: achievements_to_pb(view)))
     if part.provenance is not None:
         out.provenance.CopyFrom(provenance_to_pb(part.provenance))
     if part.unavailable is not None:
@@ -179,11 +200,39 @@ def achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
     return out
 
 
+def stream_response(part: StatsPart | AchievementsPart) -> pb.StreamPlayerStatsResponse:
+    """The stream message of `part`: on a cache hit the same message object as the answer's earlier requests."""
+    if isinstance(part, StatsPart):
+        stats = stats_part_to_pb(part)
+        return _kept(part.memo, "stream_stats", (stats,), lambda: pb.StreamPlayerStatsResponse(stats=stats))
+    achievements = achievements_part_to_pb(part)
+    return _kept(
+        part.memo,
+        "stream_achievements",
+        (achievements,),
+        lambda: pb.StreamPlayerStatsResponse(achievements=achievements),
+    )
+
+
+def get_response(stats: StatsPart | None, achievements: AchievementsPart | None) -> pb.GetPlayerStatsResponse:
+    """The unary answer of both parts, kept with the achievements answer for the pair of part messages."""
+    stats_pb = None if stats is None else stats_part_to_pb(stats)
+    achievements_pb = None if achievements is None else achievements_part_to_pb(achievements)
+
+    def build() -> pb.GetPlayerStatsResponse:
+        return pb.GetPlayerStatsResponse(stats=stats_pb, achievements=achievements_pb)
+
+    memo = None if achievements is None or stats is None else achievements.memo
+    return _kept(memo, "get_response", (stats_pb, achievements_pb), build)
+
+
 __all__ = [
     "FLOAT_STATS",
     "INT_STATS",
     "achievements_part_to_pb",
+    "get_response",
     "profile_to_pb",
     "stats_part_to_pb",
     "stats_to_pb",
+    "stream_response",
 ]

@@ -10,7 +10,7 @@ import grpc
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.api.lobby import lobby_part_to_pb, max_age_of
-from dbd_playerstats.api.mapping import achievements_part_to_pb, profile_to_pb, stats_part_to_pb
+from dbd_playerstats.api.mapping import get_response, profile_to_pb, stream_response
 from dbd_playerstats.api.status import stream_errors, unary_errors
 from dbd_playerstats.domain.model import AchievementsPart, StatsPart
 from dbd_playerstats.service.fetcher import PlayerFetcher
@@ -38,20 +38,18 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
         self, request: pb.StreamPlayerStatsRequest, context: Context
     ) -> AsyncIterator[pb.StreamPlayerStatsResponse]:
         async for part in self._parts.stream(request.player, self._deadline(context), max_age_of(request)):
-            if isinstance(part, StatsPart):
-                yield pb.StreamPlayerStatsResponse(stats=stats_part_to_pb(part))
-            else:
-                yield pb.StreamPlayerStatsResponse(achievements=achievements_part_to_pb(part))
+            yield stream_response(part)
 
     @unary_errors
     async def GetPlayerStats(self, request: pb.GetPlayerStatsRequest, context: Context) -> pb.GetPlayerStatsResponse:
-        response = pb.GetPlayerStatsResponse()
+        stats: StatsPart | None = None
+        achievements: AchievementsPart | None = None
         async for part in self._parts.stream(request.player, self._deadline(context), max_age_of(request)):
             if isinstance(part, StatsPart):
-                response.stats.CopyFrom(stats_part_to_pb(part))
-            elif isinstance(part, AchievementsPart):
-                response.achievements.CopyFrom(achievements_part_to_pb(part))
-        return response
+                stats = part
+            else:
+                achievements = part
+        return get_response(stats, achievements)
 
     @unary_errors
     async def ResolvePlayer(self, request: pb.ResolvePlayerRequest, context: Context) -> pb.ResolvePlayerResponse:

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, NoReturn
 
+import orjson
+
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
     SteamClientError,
@@ -234,7 +236,18 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def _loads(body: bytes) -> object:
-    """The JSON document in ``body``, or _NOT_JSON (bad encoding, syntax, NaN, too deep, too long a number)."""
+    """The JSON document in ``body``, or _NOT_JSON (bad encoding, syntax, NaN, too deep, too long a number).
+
+    orjson first (a few times faster on the 282 achievements of an answer: issue 12's profile); whatever it
+    refuses (invalid JSON, but also integers beyond 64 bits, lone surrogates, nesting past 1,024 levels, other
+    encodings than UTF-8) goes to the standard library, whose answer it always was, so the result is the same.
+    """
+    try:
+        fast: object = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        return fast
     try:
         document: object = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any, Final
@@ -88,14 +90,58 @@ class JsonFormatter(logging.Formatter):
         return self._redactor.text(line) if self._redactor is not None else line
 
 
-def configure_logging(level: str | int, redactor: Redactor, *, stream: IO[str] | None = None) -> logging.Handler:
+class TraceStampFilter(logging.Filter):
+    """Stamps the current span's ids on a record: done where the record is made, the span is known there only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id"):
+            context = trace.get_current_span().get_span_context()
+            if context.is_valid:
+                record.trace_id = trace.format_trace_id(context.trace_id)
+                record.span_id = trace.format_span_id(context.span_id)
+        return True
+
+
+class BackgroundHandler(logging.handlers.QueueHandler):
+    """Hands each record to a thread that redacts, formats and writes it (`logging.handlers.QueueListener`), so
+    the event loop only makes the record: the per-RPC log line and the stderr write leave the hot path.
+
+    The record goes as it is (stdlib's `prepare` would render and copy it here, on the loop); `close` stops the
+    thread after writing what is queued."""
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__(queue.SimpleQueue())
+        self.addFilter(TraceStampFilter())
+        self._listener = logging.handlers.QueueListener(self.queue, target, respect_handler_level=True)
+        self._stopped = False
+        self._listener.start()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.exc_info and not record.exc_text:  # the traceback is rendered while its frames are current
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        return record
+
+    def close(self) -> None:
+        """Stop the thread once it wrote what is queued; again (logging's own shutdown at exit) is a no-op."""
+        if not self._stopped:  # QueueListener.stop itself fails when called twice
+            self._stopped = True
+            self._listener.stop()
+        super().close()
+
+
+def configure_logging(
+    level: str | int, redactor: Redactor, *, stream: IO[str] | None = None, background: bool = False
+) -> logging.Handler:
     """Send every log record to `stream` (stderr) as JSON lines at `level`, redacted; replaces root handlers.
 
-    Returns the handler, so a caller (a test) can remove it again.
+    `background` (the server) writes from a thread (`BackgroundHandler`; close the returned handler at exit to
+    flush it). Returns the handler, so a caller (a test) can remove it again.
     """
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(RedactingFilter(redactor))
     handler.setFormatter(JsonFormatter(redactor))
+    if background:
+        handler = BackgroundHandler(handler)
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
@@ -104,4 +150,4 @@ def configure_logging(level: str | int, redactor: Redactor, *, stream: IO[str] |
     return handler
 
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging"]
+__all__ = ["BackgroundHandler", "JsonFormatter", "RedactingFilter", "TraceStampFilter", "configure_logging"]
