@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.api.mapping import achievements_part_to_pb, get_response, stats_part_to_pb, stream_response
+from dbd_playerstats.api.mapping import (
+    achievements_part_to_pb,
+    get_response,
+    stats_part_to_pb,
+    stream_response,
+    timestamp,
+)
 from dbd_playerstats.domain.achievements import build_view
-from dbd_playerstats.domain.memo import Memo
+from dbd_playerstats.domain.memo import LastOf, Memo
 from dbd_playerstats.domain.model import AchievementsPart, Provenance, Source, StatsPart
 from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
 
@@ -81,3 +89,26 @@ def test_the_kept_messages_are_byte_identical_to_the_plain_mapping() -> None:
         fast_unary = get_response(fast_stats, fast_achievements).SerializeToString(deterministic=True)
         plain_unary = get_response(plain_stats, plain_achievements).SerializeToString(deterministic=True)
         assert fast_unary == plain_unary
+
+
+def test_timestamps_are_those_of_from_datetime() -> None:
+    """The fast `timestamp` gives FromDatetime's seconds and nanos, aware (any zone, before 1970) or naive."""
+    zone = timezone(timedelta(hours=-7, minutes=-30))
+    for when in (
+        FETCHED,
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2038, 1, 19, 3, 14, 8, 123_456, tzinfo=zone),
+        datetime(2026, 5, 6, 7, 8, 9, 1),
+    ):
+        expected = Timestamp()
+        expected.FromDatetime(when)
+        assert (timestamp(when).seconds, timestamp(when).nanos) == (expected.seconds, expected.nanos), when
+
+
+def test_last_of_builds_once_per_input_object() -> None:
+    """`LastOf` keeps the value of the latest input, by identity: an equal but other object builds again."""
+    kept = LastOf[list[int]]()
+    first, equal = (1, 2), tuple([1, 2])
+    value = kept.get(first, lambda: [1])
+    assert kept.get(first, lambda: [2]) is value
+    assert kept.get(equal, lambda: [3]) == [3]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -61,10 +61,17 @@ _VISIBILITY = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(when: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(when)
-    return ts
+    """`Timestamp.FromDatetime`'s value, computed with one subtraction (it is called for every achievement)."""
+    if when.tzinfo is None:  # naive: FromDatetime reads it as UTC
+        ts = Timestamp()
+        ts.FromDatetime(when)
+        return ts
+    delta = when - _EPOCH
+    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def profile_to_pb(profile: PlayerSummary) -> pb.Profile:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from dbd_playerstats.domain.adepts import AdeptDef, adepts_from_schema, fallback_adepts
+from dbd_playerstats.domain.memo import LastOf
 from dbd_playerstats.domain.model import AchievementsView, AchievementView, AdeptView
 from dbd_playerstats.steam.models import GameSchema, PlayerAchievement
 
@@ -15,6 +16,25 @@ UnlockState = tuple[bool, datetime | None]
 def unlock_states(achievements: tuple[PlayerAchievement, ...]) -> dict[str, UnlockState]:
     """api name -> (unlocked, unlock time) from GetPlayerAchievements."""
     return {a.api_name: (a.achieved, a.unlock_time if a.achieved else None) for a in achievements}
+
+
+_SKELETON = LastOf[tuple[Mapping[str, str], tuple[AdeptDef, ...], tuple[str, ...]]]()
+
+
+def _skeleton(schema: GameSchema | None) -> tuple[Mapping[str, str], tuple[AdeptDef, ...], tuple[str, ...]]:
+    """Display names, adepts and the sorted api names of the schema in force: built once per schema (the
+    catalog keeps one schema object until its refresh), not once per answer."""
+    if schema is not None and schema.achievements:
+        achievements = schema.achievements
+
+        def from_schema() -> tuple[Mapping[str, str], tuple[AdeptDef, ...], tuple[str, ...]]:
+            names = {a.api_name: a.display_name or a.api_name for a in achievements}
+            return names, adepts_from_schema(achievements), tuple(sorted(names))
+
+        return _SKELETON.get(achievements, from_schema)
+    adept_defs = fallback_adepts()
+    names = {d.api_name: d.display_name for d in adept_defs}
+    return names, adept_defs, tuple(sorted(names))
 
 
 def build_view(
@@ -27,15 +47,10 @@ def build_view(
     Without a schema (Steam failed and nothing is cached) the adepts come from the built-in fallback list and
     display names fall back to api names.
     """
-    names: dict[str, str] = {}
-    if schema is not None and schema.achievements:
-        names = {a.api_name: a.display_name or a.api_name for a in schema.achievements}
-        adept_defs: tuple[AdeptDef, ...] = adepts_from_schema(schema.achievements)
-    else:
-        adept_defs = fallback_adepts()
-        names = {d.api_name: d.display_name for d in adept_defs}
+    names, adept_defs, ordered = _skeleton(schema)
+    api_names = ordered if states.keys() <= names.keys() else sorted(names.keys() | states.keys())
     views: dict[str, AchievementView] = {}
-    for api_name in sorted(names.keys() | states.keys()):
+    for api_name in api_names:
         unlocked, when = states.get(api_name, (False, None))
         views[api_name] = AchievementView(
             api_name=api_name,

@@ -15,7 +15,7 @@ copied into each response).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -43,4 +43,22 @@ class Memo:
         return len(self._entries)
 
 
-__all__ = ["Memo"]
+class LastOf(Generic[T]):
+    """A one-entry cache keyed by identity: the value built from the latest input, as long as the input is the
+    very same object (the catalog's schema until its refresh). Not thread-safe; one event loop."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self) -> None:
+        self._entry: tuple[object, T] | None = None
+
+    def get(self, key: object, build: Callable[[], T]) -> T:
+        entry = self._entry
+        if entry is not None and entry[0] is key:
+            return entry[1]
+        value = build()
+        self._entry = (key, value)
+        return value
+
+
+__all__ = ["LastOf", "Memo"]

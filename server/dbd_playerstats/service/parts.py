@@ -31,6 +31,7 @@ from dbd_playerstats.cache.shared_fetch import Served
 from dbd_playerstats.domain.achievements import UnlockState, build_view, unlock_states
 from dbd_playerstats.domain.adepts import AdeptDef, adepts_from_schema, fallback_adepts
 from dbd_playerstats.domain.clock import UtcClock
+from dbd_playerstats.domain.memo import LastOf
 from dbd_playerstats.domain.model import AchievementsPart, AchievementsView, Provenance, Source, StatsPart, Unavailable
 from dbd_playerstats.errors import ErrorKind, PlayerNotFoundError, ServiceError, kind_of, public_message, retry_after_of
 from dbd_playerstats.service.store_guard import StoreGuard
@@ -219,10 +220,15 @@ class PartBuilder:
         return Provenance(Source.STORED, stored.last_snapshot_at, stale=stale)
 
 
+_ADEPTS = LastOf[tuple[AdeptDef, ...]]()
+
+
 def _adept_defs(schema: Cached[GameSchema] | None) -> tuple[AdeptDef, ...]:
-    """The adepts in force: from the schema, or the built-in list when there is none (as `build_view` does)."""
+    """The adepts in force: from the schema (once per schema object), or the built-in list when there is none
+    (as `build_view` does)."""
     if schema is not None and schema.value.achievements:
-        return adepts_from_schema(schema.value.achievements)
+        achievements = schema.value.achievements
+        return _ADEPTS.get(achievements, lambda: adepts_from_schema(achievements))
     return fallback_adepts()
 
 

@@ -2,9 +2,10 @@
 
 How `backoff` is used, and why (see ../shared/docs/library-notes.md):
 
-- **One decorator** per logical call (stacked decorators multiply attempts). Per-class limits and multipliers
-  live in one wait generator that receives each exception through ``send()`` and returns (stops) when the
-  exception's class has used its retries, or when the wait would outlast the deadline.
+- **One decorator** per logical call (stacked decorators multiply attempts), built only once its first attempt
+  has failed: that attempt's failure is handed to it as its first outcome (most calls never need it). Per-class
+  limits and multipliers live in one wait generator that receives each exception through ``send()`` and
+  returns (stops) when the exception's class has used its retries, or when the wait would outlast the deadline.
 - ``giveup`` stops at once on errors that are never retried (`policy.classify` says "other"): the player's own
   errors, a refused key, other 4xx, our own CircuitOpenError / RateLimitExceededError / DeadlineExceededError.
 - ``jitter=None``: backoff would jitter every wait, a Retry-After too. Full jitter is applied by the generator
@@ -119,6 +120,29 @@ class Retrying:
             self._attempts += 1
             return await target()
 
+        async def run() -> T:
+            # The first attempt runs before backoff is involved: most calls succeed at once, and building the
+            # decorator costs more than the attempt's own bookkeeping (issue 12's profile of a cache miss).
+            try:
+                return await counted()
+            except Exception as exc:
+                failure = exc
+            return await self._decorated(counted, failure)()
+
+        return run
+
+    def _decorated(self, counted: Callable[[], Awaitable[T]], failure: Exception) -> Callable[[], Awaitable[T]]:
+        """The backoff decorator around the attempts, handed the first attempt's `failure` as its first outcome,
+        so backoff sees exactly the sequence of outcomes it would have made itself."""
+        replayed: Exception | None = failure
+
+        async def attempts() -> T:
+            nonlocal replayed
+            if replayed is not None:
+                first, replayed = replayed, None
+                raise first
+            return await counted()
+
         decorated = backoff.on_exception(
             self._waits,
             Exception,
@@ -129,7 +153,7 @@ class Retrying:
             on_giveup=self._gave_up,
             raise_on_giveup=True,
             logger=None,
-        )(counted)
+        )(attempts)
 
         async def run() -> T:
             try:
