@@ -225,4 +225,6 @@ async def test_interceptor_leaves_other_services_and_a_disabled_quota_alone() ->
     ours = cast("grpc.HandlerCallDetails", Details("/pkg.Svc/Get"))
     assert await enabled.intercept_service(continuation, health) is handler
     assert await disabled.intercept_service(continuation, ours) is handler
-    assert await enabled.intercept_service(continuation, ours) is not handler
+    guarded = await enabled.intercept_service(continuation, ours)
+    assert guarded is not handler
+    assert await enabled.intercept_service(continuation, ours) is guarded, "built once per method, not per call"

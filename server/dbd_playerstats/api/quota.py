@@ -228,6 +228,8 @@ class CallerQuotaInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, quotas: CallerQuotas | None, *, service: str) -> None:
         self.quotas = quotas
         self._prefix = f"/{service}/"
+        # method path -> (the handler, its guarded twin): built once per method, not once per call.
+        self._guarded: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -235,17 +237,27 @@ class CallerQuotaInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = await continuation(handler_call_details)
-        if self.quotas is None or handler is None or not handler_call_details.method.startswith(self._prefix):
+        path = handler_call_details.method
+        if self.quotas is None or handler is None or not path.startswith(self._prefix):
             return handler
+        kept = self._guarded.get(path)
+        if kept is not None and kept[0] is handler:
+            return kept[1]
+        guarded = self._guard(self.quotas, handler)
+        self._guarded[path] = (handler, guarded)
+        return guarded
+
+    @staticmethod
+    def _guard(quotas: CallerQuotas, handler: Handler) -> Handler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                guard_unary(self.quotas, handler.unary_unary),
+                guard_unary(quotas, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                guard_stream(self.quotas, handler.unary_stream),
+                guard_stream(quotas, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
