@@ -108,7 +108,7 @@ def test_timestamps_are_those_of_from_datetime() -> None:
 def test_last_of_builds_once_per_input_object() -> None:
     """`LastOf` keeps the value of the latest input, by identity: an equal but other object builds again."""
     kept = LastOf[list[int]]()
-    first, equal = (1, 2), tuple([1, 2])
+    first, equal = [1, 2], [1, 2]
     value = kept.get(first, lambda: [1])
     assert kept.get(first, lambda: [2]) is value
     assert kept.get(equal, lambda: [3]) == [3]

@@ -23,6 +23,7 @@ from dbd_playerstats.domain.merge import (
     StoredAchievements,
 )
 from dbd_playerstats.store.base import AchievementStore, AuditRow, StatsSnapshot, StoreError
+from dbd_playerstats.store.history import History, StatsPoint, UnlockPoint
 from dbd_playerstats.store.migrations import LATEST_VERSION, MIGRATIONS
 from dbd_playerstats.store.postgres import PostgresStore
 from dbd_playerstats.store.sqlite import SQLITE_FILENAME, SqliteStore
@@ -49,14 +50,17 @@ __all__ = [
     "AchievementStore",
     "AuditRow",
     "Decision",
+    "History",
     "MergeCounts",
     "MergePolicy",
     "MergeResult",
     "PostgresStore",
     "Snapshot",
     "SqliteStore",
+    "StatsPoint",
     "StatsSnapshot",
     "StoreError",
     "StoredAchievements",
+    "UnlockPoint",
     "open_store",
 ]

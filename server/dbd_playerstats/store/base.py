@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dbd_playerstats.domain.merge import Decision, MergeCounts, MergePolicy, MergeResult, Snapshot, StoredAchievements
 from dbd_playerstats.steam.models import PlayerSummary, StatValue
@@ -43,6 +43,10 @@ class AuditRow:
     decision: Decision
     counts: MergeCounts
     reason: str
+
+
+if TYPE_CHECKING:
+    from dbd_playerstats.store.history import History
 
 
 class AchievementStore(Protocol):
@@ -80,6 +84,14 @@ class AchievementStore(Protocol):
 
     async def audit(self, steam_id: str) -> list[AuditRow]:
         """The player's merge decisions, oldest first."""
+        ...
+
+    async def load_history(self, steam_id: str, *, since: datetime | None = None) -> History:
+        """The player's stats snapshots that changed and unlock timeline, from `since` (None: all retained)."""
+        ...
+
+    async def prune_history(self, *, before: datetime) -> None:
+        """Delete history older than `before`."""
         ...
 
     async def close(self) -> None:

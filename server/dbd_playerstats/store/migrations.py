@@ -16,6 +16,12 @@ Schema (version 1)::
     stats_snapshots  steam_id PK, fetched_at_us, profile_json, stats_json (the last good stats)
     merge_audit      id, steam_id, at_us, snapshot_at_us, decision, new_unlocks, rollbacks, earlier_times,
                      snapshot_size, reason
+
+Version 2 (history, `store/history.py`)::
+
+    stats_history    (steam_id, fetched_at_us) PK, stats_json: the stats sorted by name, a row only when some
+                     value differs from the player's previous row
+    unlock_history   (steam_id, api_name) PK, unlock_time_us (Steam's, NULL when unknown), first_seen_us
 """
 
 from __future__ import annotations
@@ -102,6 +108,29 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                 reason TEXT NOT NULL
             )""",
             "CREATE INDEX merge_audit_by_player ON merge_audit (steam_id, id)",
+        ),
+    ),
+    Migration(
+        2,
+        "history: stats snapshots that changed, and the unlock timeline",
+        (
+            """
+            CREATE TABLE stats_history (
+                steam_id TEXT NOT NULL,
+                fetched_at_us BIGINT NOT NULL,
+                stats_json TEXT NOT NULL,
+                PRIMARY KEY (steam_id, fetched_at_us)
+            )""",
+            """
+            CREATE TABLE unlock_history (
+                steam_id TEXT NOT NULL,
+                api_name TEXT NOT NULL,
+                unlock_time_us BIGINT,
+                first_seen_us BIGINT NOT NULL,
+                PRIMARY KEY (steam_id, api_name)
+            )""",
+            "CREATE INDEX stats_history_by_time ON stats_history (fetched_at_us)",
+            "CREATE INDEX unlock_history_by_first_seen ON unlock_history (first_seen_us)",
         ),
     ),
 )

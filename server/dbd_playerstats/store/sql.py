@@ -36,6 +36,7 @@ from dbd_playerstats.domain.merge import (
     merge,
 )
 from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
+from dbd_playerstats.store import history
 from dbd_playerstats.store.base import AuditRow, StatsSnapshot, StoreError
 from dbd_playerstats.store.migrations import LATEST_VERSION, Dialect, SchemaTooNewError, apply_migrations
 
@@ -153,6 +154,10 @@ class SqlStore(ABC):
                         UPSERT_ACHIEVEMENT,
                         [_achievement_row(steam_id, name, state) for name, state in sorted(result.changed.items())],
                     )
+                    before = stored.states if stored is not None else {}
+                    await history.record_unlocks(
+                        tx, steam_id, before, result.changed, seen_at_us=to_us(now), to_us=to_us
+                    )
             counts = result.counts
             await tx.execute(
                 INSERT_AUDIT,
@@ -176,7 +181,17 @@ class SqlStore(ABC):
         profile_json, stats_json = encode_stats(snapshot)
         async with self._transaction() as tx:
             written = await tx.fetch(UPSERT_STATS, steam_id, to_us(snapshot.fetched_at), profile_json, stats_json)
+            if written:
+                await history.record_stats(tx, steam_id, to_us(snapshot.fetched_at), snapshot.stats)
         return bool(written)
+
+    async def load_history(self, steam_id: str, *, since: datetime | None = None) -> history.History:
+        async with self._transaction(write=False) as tx:
+            return await history.load_history(tx, steam_id, since_us=0 if since is None else to_us(since))
+
+    async def prune_history(self, *, before: datetime) -> None:
+        async with self._transaction() as tx:
+            await history.prune(tx, before_us=to_us(before))
 
     async def load_stats(self, steam_id: str) -> StatsSnapshot | None:
         async with self._transaction(write=False) as tx:
