@@ -12,6 +12,7 @@ Caller-facing errors (the player's fault, or a limit of ours)::
     │                               opened_at set)
     ├── RateLimitExceededError      no Steam budget left within the call's deadline (retry_after set)
     ├── CallerQuotaExceededError    this caller spent its own quota (caller, retry_after set)
+    ├── HistoryUnavailableError     the store cannot answer GetPlayerHistory now (history is kept only there)
     └── DeadlineExceededError       the caller's deadline or OVERALL_TIMEOUT_SECS left no time for Steam
 
 Upstream failures stay `dbd_playerstats.steam.errors.SteamError` subclasses. `kind_of(exc)` is the `ErrorKind` of
@@ -136,6 +137,10 @@ class CallerQuotaExceededError(ServiceError):
         self.quota = quota
 
 
+class HistoryUnavailableError(ServiceError):
+    """The store cannot answer a history request now (failed or too slow): history has no other source."""
+
+
 class DeadlineExceededError(ServiceError):
     """The time left (caller's deadline or OVERALL_TIMEOUT_SECS) cannot cover another Steam attempt."""
 
@@ -180,6 +185,7 @@ class ErrorKind(Enum):
     RATE_LIMITED =              _Row(Code.RESOURCE_EXHAUSTED,  "other",        "neutral", "steam",  True)
     CALLER_QUOTA_EXCEEDED =     _Row(Code.RESOURCE_EXHAUSTED,  "other",        "neutral", "steam",  True)
     DEADLINE_EXCEEDED =         _Row(Code.DEADLINE_EXCEEDED,   "other",        "neutral", "steam",  True)
+    HISTORY_UNAVAILABLE =       _Row(Code.UNAVAILABLE,         "other",        "neutral", "ours",   True)
     UPSTREAM_UNAVAILABLE =      _Row(Code.UNAVAILABLE,         "server",       "failure", "steam",  True)
     UPSTREAM_UNREACHABLE =      _Row(Code.UNAVAILABLE,         "network",      "failure", "steam",  True)
     UPSTREAM_TIMEOUT =          _Row(Code.UNAVAILABLE,         "timeout",      "failure", "steam",  True)
@@ -232,6 +238,7 @@ KIND_OF_CLASS: Final[Mapping[type[BaseException], ErrorKind]] = MappingProxyType
         RateLimitExceededError: ErrorKind.RATE_LIMITED,
         CallerQuotaExceededError: ErrorKind.CALLER_QUOTA_EXCEEDED,
         DeadlineExceededError: ErrorKind.DEADLINE_EXCEEDED,
+        HistoryUnavailableError: ErrorKind.HISTORY_UNAVAILABLE,
         # Steam's answers that are about the player (normally converted to the rows above by the service layer).
         SteamProfilePrivateError: ErrorKind.PROFILE_PRIVATE,
         SteamNotFoundError: ErrorKind.PLAYER_NOT_FOUND,
@@ -295,6 +302,7 @@ __all__ = [
     "CircuitOpenError",
     "DeadlineExceededError",
     "ErrorKind",
+    "HistoryUnavailableError",
     "InvalidPlayerError",
     "InvalidRequestError",
     "NoGameStatsError",

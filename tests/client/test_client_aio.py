@@ -153,6 +153,13 @@ class FakeServicer(playerstats_pb2_grpc.PlayerStatsServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not faked")
         yield playerstats_pb2.StreamLobbyStatsResponse()  # pragma: no cover - abort always raises
 
+    async def GetPlayerHistory(
+        self, request: playerstats_pb2.GetPlayerHistoryRequest, context: _Context
+    ) -> playerstats_pb2.GetPlayerHistoryResponse:
+        # The history client is tested against the real server (test_history.py).
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not faked")
+        raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
+
 
 @pytest.fixture
 async def servicer() -> FakeServicer:

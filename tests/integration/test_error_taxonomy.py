@@ -169,6 +169,14 @@ async def session_closed(h: Harness) -> Failed:
     return await h.resolve()
 
 
+async def history_of_a_closed_store(h: Harness) -> Failed:
+    """GetPlayerHistory once the store is closed: history has no other source."""
+    assert h.server.store is not None
+    await h.server.store.close()
+    request = pb.GetPlayerHistoryRequest(player=DEMO_STEAM_ID)
+    return await failed(h.stub.GetPlayerHistory(request, timeout=20))
+
+
 async def open_circuit(h: Harness) -> Failed:
     return await h.resolve()
 
@@ -268,6 +276,7 @@ CASES = [
         resilience={"key_rejected_pause_secs": 0},
     ),
     Case(ErrorKind.UPSTREAM_REJECTED_REQUEST, rejected_request, "profile", 1),
+    Case(ErrorKind.HISTORY_UNAVAILABLE, history_of_a_closed_store, "profile", 0, 0, probe=False),
     Case(ErrorKind.CANCELLED, cancelled, "profile", 1, resilience={"api_timeout_secs": 30}),
     # Never sent: the session refuses before any byte goes out; one attempt, not retried.
     Case(ErrorKind.INTERNAL, session_closed, "profile", 0, 1),

@@ -46,6 +46,11 @@ class Misbehaving(pb_grpc.PlayerStatsServiceServicer):
     ) -> AsyncIterator[pb.StreamLobbyStatsResponse]:
         yield pb.StreamLobbyStatsResponse(index=0, stats=pb.StatsPart())
 
+    async def GetPlayerHistory(
+        self, request: pb.GetPlayerHistoryRequest, context: Context
+    ) -> pb.GetPlayerHistoryResponse:
+        return pb.GetPlayerHistoryResponse()
+
 
 @pytest.fixture
 def captured() -> Iterator[CapturedTelemetry]:

@@ -90,6 +90,7 @@ def test_every_kind_but_the_fallback_has_a_class() -> None:
             "CALLER_QUOTA_EXCEEDED",
         ),
         (errors.DeadlineExceededError("x"), grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
+        (errors.HistoryUnavailableError("x"), grpc.StatusCode.UNAVAILABLE, "HISTORY_UNAVAILABLE"),
         (steam_errors.SteamServerError("x", endpoint="stats"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
         (steam_errors.SteamTimeoutError("x", endpoint="stats"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_TIMEOUT"),
         (
@@ -159,6 +160,7 @@ EXPECTED = [
             True,
         ),
         (errors.DeadlineExceededError("x"), "DEADLINE_EXCEEDED", "other", "neutral", "steam", True),
+        (errors.HistoryUnavailableError("x"), "HISTORY_UNAVAILABLE", "other", "neutral", "ours", True),
         (steam(SteamServerError), "UPSTREAM_UNAVAILABLE", "server", "failure", "steam", True),
         (steam(SteamTransportError), "UPSTREAM_UNREACHABLE", "network", "failure", "steam", True),
         (steam(SteamTimeoutError), "UPSTREAM_TIMEOUT", "timeout", "failure", "steam", True),
@@ -197,6 +199,9 @@ def test_stored_data_rules_are_the_service_layers_code_sets() -> None:
     down = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
     player = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
     for kind in ErrorKind:
+        if kind is ErrorKind.HISTORY_UNAVAILABLE:  # the store itself failing: nothing could stand in for it
+            assert (kind.steam_down, kind.players_fault) == (False, False)
+            continue
         assert (kind.steam_down, kind.players_fault) == (grpc_code(kind) in down, grpc_code(kind) in player), kind
 
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC
 from typing import Any
 
 import grpc
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.api.history import HEADLINE_STATS, history_to_pb
 from dbd_playerstats.api.lobby import lobby_part_to_pb, max_age_of
 from dbd_playerstats.api.mapping import get_response, profile_to_pb, stream_response
 from dbd_playerstats.api.status import stream_errors, unary_errors
 from dbd_playerstats.domain.model import AchievementsPart, StatsPart
 from dbd_playerstats.service.fetcher import PlayerFetcher
 from dbd_playerstats.service.freshness import PlayerParts
+from dbd_playerstats.service.history import player_history
 from dbd_playerstats.service.lobby import Lobby
 from dbd_playerstats.upstream.deadline import Deadline
 
@@ -63,6 +66,15 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
         max_age = max_age_of(request)
         async for message in self._lobby.stream(list(request.players), self._deadline(context), max_age):
             yield lobby_part_to_pb(message)
+
+    @unary_errors
+    async def GetPlayerHistory(
+        self, request: pb.GetPlayerHistoryRequest, context: Context
+    ) -> pb.GetPlayerHistoryResponse:
+        names = list(request.stats) or list(HEADLINE_STATS)
+        since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
+        history = await player_history(self._fetcher, request.player, names, since, self._deadline(context))
+        return history_to_pb(history)
 
 
 __all__ = ["PlayerStatsServicer"]

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 
 from dbd_playerstats.cache.shared_fetch import Answer
@@ -27,6 +28,7 @@ from dbd_playerstats.domain.clock import UtcClock
 from dbd_playerstats.store import (
     AchievementStore,
     Decision,
+    History,
     MergePolicy,
     MergeResult,
     Snapshot,
@@ -128,6 +130,27 @@ class StoreGuard:
     async def load_achievements(self, steam_id: str) -> StoredAchievements | None:
         """The player's stored achievements; None when there are none or the store failed (logged)."""
         return await self._read(self._store.load_achievements, steam_id)
+
+    async def load_history(self, steam_id: str, since: datetime | None) -> History:
+        """The player's history (issue 15's GetPlayerHistory); StoreError when the store fails or does not
+        answer within the store timeout: history has no other source, so the caller is told."""
+        try:
+            async with asyncio.timeout(self._timeout_secs):
+                return await self._store.load_history(steam_id, since=since)
+        except TimeoutError:
+            record_store_error("timeout")
+            raise StoreError(f"the store did not answer within {self._timeout_secs:.3g}s") from None
+        except StoreError:
+            record_store_error("read")
+            raise
+
+    async def prune_history(self, before: datetime) -> None:
+        """Delete history older than `before`; a store failure is logged (the next prune tries again)."""
+        try:
+            await self._store.prune_history(before=before)
+        except StoreError:
+            record_store_error("prune")
+            log.error("pruning history older than %s failed", before.isoformat(), exc_info=True)
 
     async def _read(self, load: Callable[[str], Awaitable[T]], steam_id: str) -> T | None:
         try:

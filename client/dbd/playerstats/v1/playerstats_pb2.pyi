@@ -902,3 +902,159 @@ class AchievementsPart(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AchievementsPart: _TypeAlias = AchievementsPart  # noqa: Y015
+
+@_typing.final
+class GetPlayerHistoryRequest(_message.Message):
+    """GetPlayerHistoryRequest names the player and the stats wanted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAYER_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    player: _builtins.str
+    """The player, as StreamPlayerStatsRequest.player accepts it."""
+    @_builtins.property
+    def stats(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Raw Steam stat names (e.g. "DBD_Escape"); empty means the typed headline
+        stats of PlayerStats.
+        """
+
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Only history from this time on; unset means all that is retained."""
+
+    def __init__(
+        self,
+        *,
+        player: _builtins.str = ...,
+        stats: _abc.Iterable[_builtins.str] | None = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["player", b"player", "since", b"since", "stats", b"stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPlayerHistoryRequest: _TypeAlias = GetPlayerHistoryRequest  # noqa: Y015
+
+@_typing.final
+class GetPlayerHistoryResponse(_message.Message):
+    """GetPlayerHistoryResponse is a player's history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_FIELD_NUMBER: _builtins.int
+    UNLOCKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def series(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatSeries]:
+        """One series per stat asked for (in the order asked), even when empty."""
+
+    @_builtins.property
+    def unlocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___AchievementUnlocked]:
+        """The unlock timeline, oldest first (by Steam's unlock time)."""
+
+    def __init__(
+        self,
+        *,
+        series: _abc.Iterable[Global___StatSeries] | None = ...,
+        unlocks: _abc.Iterable[Global___AchievementUnlocked] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["series", b"series", "unlocks", b"unlocks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPlayerHistoryResponse: _TypeAlias = GetPlayerHistoryResponse  # noqa: Y015
+
+@_typing.final
+class StatSeries(_message.Message):
+    """StatSeries is one stat's values over time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The raw Steam stat name."""
+    @_builtins.property
+    def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatPoint]:
+        """The points where the value changed, oldest first (the first observation
+        included).
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        points: _abc.Iterable[Global___StatPoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatSeries: _TypeAlias = StatSeries  # noqa: Y015
+
+@_typing.final
+class StatPoint(_message.Message):
+    """StatPoint is one observed value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    value: _builtins.float
+    """The value."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """When Steam produced the snapshot the value is from."""
+
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        value: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatPoint: _TypeAlias = StatPoint  # noqa: Y015
+
+@_typing.final
+class AchievementUnlocked(_message.Message):
+    """AchievementUnlocked is one unlock; adepts say which character and role."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACHIEVEMENT_FIELD_NUMBER: _builtins.int
+    CHARACTER_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    character: _builtins.str
+    """The adept's character; empty for other achievements."""
+    role: Global___Role.ValueType
+    """The adept's role; unspecified for other achievements."""
+    @_builtins.property
+    def achievement(self) -> Global___Achievement:
+        """The achievement (unlocked, with Steam's unlock time when Steam gave one)."""
+
+    def __init__(
+        self,
+        *,
+        achievement: Global___Achievement | None = ...,
+        character: _builtins.str = ...,
+        role: Global___Role.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["achievement", b"achievement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["achievement", b"achievement", "character", b"character", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AchievementUnlocked: _TypeAlias = AchievementUnlocked  # noqa: Y015

@@ -56,6 +56,11 @@ class PlayerStatsServiceStub:
                 request_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsRequest.SerializeToString,
                 response_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsResponse.FromString,
                 _registered_method=True)
+        self.GetPlayerHistory = channel.unary_unary(
+                '/dbd.playerstats.v1.PlayerStatsService/GetPlayerHistory',
+                request_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryRequest.SerializeToString,
+                response_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class PlayerStatsServiceServicer:
@@ -97,6 +102,15 @@ class PlayerStatsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPlayerHistory(self, request, context):
+        """GetPlayerHistory returns how the player's stats changed over the observations
+        the service made (requests and watches alike) and when each achievement was
+        unlocked, from the store; it never calls Steam for the data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlayerStatsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +133,11 @@ def add_PlayerStatsServiceServicer_to_server(servicer, server):
                     servicer.StreamLobbyStats,
                     request_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsRequest.FromString,
                     response_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsResponse.SerializeToString,
+            ),
+            'GetPlayerHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlayerHistory,
+                    request_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryRequest.FromString,
+                    response_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,6 +250,33 @@ class PlayerStatsService:
             '/dbd.playerstats.v1.PlayerStatsService/StreamLobbyStats',
             dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsRequest.SerializeToString,
             dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.StreamLobbyStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlayerHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dbd.playerstats.v1.PlayerStatsService/GetPlayerHistory',
+            dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryRequest.SerializeToString,
+            dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,11 @@ class PlayerStatsServiceStub:
     soon as it is ready: per player the stats, then the achievements, or one
     error. It ends with OK once every player is settled.
     """
+    GetPlayerHistory: _grpc.UnaryUnaryMultiCallable[_playerstats_pb2.GetPlayerHistoryRequest, _playerstats_pb2.GetPlayerHistoryResponse]
+    """GetPlayerHistory returns how the player's stats changed over the observations
+    the service made (requests and watches alike) and when each achievement was
+    unlocked, from the store; it never calls Steam for the data.
+    """
 
 @_typing.type_check_only
 class PlayerStatsServiceAsyncStub(PlayerStatsServiceStub):
@@ -83,6 +88,11 @@ class PlayerStatsServiceAsyncStub(PlayerStatsServiceStub):
     """StreamLobbyStats streams the parts of up to 10 players at once, each part as
     soon as it is ready: per player the stats, then the achievements, or one
     error. It ends with OK once every player is settled.
+    """
+    GetPlayerHistory: _aio.UnaryUnaryMultiCallable[_playerstats_pb2.GetPlayerHistoryRequest, _playerstats_pb2.GetPlayerHistoryResponse]  # type: ignore[assignment]
+    """GetPlayerHistory returns how the player's stats changed over the observations
+    the service made (requests and watches alike) and when each achievement was
+    unlocked, from the store; it never calls Steam for the data.
     """
 
 class PlayerStatsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -130,6 +140,17 @@ class PlayerStatsServiceServicer(metaclass=_abc_1.ABCMeta):
         """StreamLobbyStats streams the parts of up to 10 players at once, each part as
         soon as it is ready: per player the stats, then the achievements, or one
         error. It ends with OK once every player is settled.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPlayerHistory(
+        self,
+        request: _playerstats_pb2.GetPlayerHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_playerstats_pb2.GetPlayerHistoryResponse, _abc.Awaitable[_playerstats_pb2.GetPlayerHistoryResponse]]:
+        """GetPlayerHistory returns how the player's stats changed over the observations
+        the service made (requests and watches alike) and when each achievement was
+        unlocked, from the store; it never calls Steam for the data.
         """
 
 def add_PlayerStatsServiceServicer_to_server(servicer: PlayerStatsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
