@@ -135,3 +135,22 @@ async def test_admin_scripted_kinds_match_python_kinds(sim: RunningSimulator, ht
         {"pending": len(FaultKind)},
     )
     assert [fault.kind for fault in sim.state.pending("vanity")] == list(FaultKind)
+
+
+async def test_stats_can_be_changed_while_running(http: aiohttp.ClientSession) -> None:
+    """POST /_sim/stats changes GetUserStatsForGame of one player ({} clears); a non-number is a 400."""
+
+    async def escapes() -> int:
+        params = {"key": KEY, "steamid": DEMO_STEAM_ID, "appid": "381210"}
+        async with http.get("/ISteamUserStats/GetUserStatsForGame/v2/", params=params) as resp:
+            entries = (await resp.json())["playerstats"]["stats"]
+        return next(int(entry["value"]) for entry in entries if entry["name"] == "DBD_Escape")
+
+    before = await escapes()
+    change = {"steam_id": DEMO_STEAM_ID, "overrides": {"DBD_Escape": before + 1}}
+    assert await admin(http, "POST", "/_sim/stats", change) == (200, {"steam_id": DEMO_STEAM_ID, "overrides": 1})
+    assert await escapes() == before + 1
+    status, _ = await admin(http, "POST", "/_sim/stats", {"steam_id": DEMO_STEAM_ID, "overrides": {"DBD_Escape": "x"}})
+    assert status == 400
+    assert (await admin(http, "POST", "/_sim/stats", {"steam_id": DEMO_STEAM_ID, "overrides": {}}))[0] == 200
+    assert await escapes() == before

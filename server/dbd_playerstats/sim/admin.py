@@ -15,6 +15,8 @@ All bodies are JSON; a malformed request gets 400 `{"error": "..."}`. Admin requ
 - `POST /_sim/achievements` `{"steam_id": ID, "overrides": {"ACH_X": 0, "ACH_Y": null}}`: what
   GetPlayerAchievements answers for that player (unlock time in epoch seconds, 0 locked, null left out; `{}`
   clears); answers `{"steam_id": ID, "overrides": n}`.
+- `POST /_sim/stats` `{"steam_id": ID, "overrides": {"DBD_Escape": 12}}`: change stats while running (they add
+  up until reset; `{}` clears); answers `{"steam_id": ID, "overrides": n}`.
 - `POST /_sim/variants` `{"private_stats"?, "never_played_stats"?, "unknown_stats"?}`: each one of
   `html500`, `empty400`, `no_stats200`.
 - `GET /_sim/requests`: `{"now": t, "requests": [{"time", "endpoint", "steam_id", "status"}, ...]}`.
@@ -137,6 +139,18 @@ async def _achievements(request: web.Request, state: SimState) -> dict[str, Any]
     return {"steam_id": steam_id, "overrides": len(state.achievement_overrides(steam_id))}
 
 
+async def _stats(request: web.Request, state: SimState) -> dict[str, Any]:
+    body = await _json_object(request)
+    steam_id = body.get("steam_id")
+    overrides = body.get("overrides")
+    if not isinstance(steam_id, str) or not steam_id:
+        raise _AdminError("steam_id must be a non-empty string")
+    if not isinstance(overrides, dict):
+        raise _AdminError("overrides must be an object of stat id -> number")
+    state.override_stats(steam_id, overrides)
+    return {"steam_id": steam_id, "overrides": len(state.stats_overrides(steam_id))}
+
+
 async def _variants(request: web.Request, state: SimState) -> dict[str, str]:
     body = await _json_object(request)
     unknown = set(body) - {"private_stats", "never_played_stats", "unknown_stats"}
@@ -175,6 +189,7 @@ def admin_routes(state: SimState) -> list[web.RouteDef]:
         web.post("/_sim/error-rate", _admin(_error_rate, state)),
         web.post("/_sim/keys", _admin(_keys, state)),
         web.post("/_sim/achievements", _admin(_achievements, state)),
+        web.post("/_sim/stats", _admin(_stats, state)),
         web.post("/_sim/variants", _admin(_variants, state)),
         web.get("/_sim/requests", _admin(_requests, state)),
         web.get("/_sim/config", _admin(_config, state)),

@@ -74,7 +74,9 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/ISteamUserStats/GetUserStatsForGame",
         ("v2", "v0002"),
         needs_key=True,
-        answer=lambda query, state: steam_api.answer_stats(query, state.variants),
+        answer=lambda query, state: steam_api.answer_stats(
+            query, state.variants, state.stats_overrides(query.get("steamid", ""))
+        ),
         players=_steamid,
         log_id=lambda query: query.get("steamid") or None,
     ),

@@ -101,6 +101,7 @@ class SimState:
         self._counts: Counter[str] = Counter()
         self._player_counts: Counter[tuple[str, str]] = Counter()
         self._achievement_overrides: dict[str, dict[str, int | None]] = {}
+        self._stats_overrides: dict[str, dict[str, int | float]] = {}
         self._answer_overrides: dict[str, Answer] = {}
         self.reset()
 
@@ -117,6 +118,7 @@ class SimState:
             self.set_error_rate(endpoint, rate)
         self._queues = {endpoint: deque() for endpoint in ENDPOINTS}
         self._achievement_overrides = {}
+        self._stats_overrides = {}
         self._answer_overrides = {}
         self._counts.clear()
         self._player_counts.clear()
@@ -196,6 +198,26 @@ class SimState:
             self._achievement_overrides[steam_id] = checked
         else:
             self._achievement_overrides.pop(steam_id, None)
+
+    def override_stats(self, steam_id: str, overrides: Mapping[str, int | float]) -> None:
+        """Change what GetUserStatsForGame answers for `steam_id` until `reset()` (an empty map clears it): each
+        stat id gets the value given (a stat the player lacks is added), the others keep theirs; a player whose
+        stats Steam refuses is unaffected. Lets a test play a match between two polls."""
+        checked: dict[str, int | float] = {}
+        for name, value in overrides.items():
+            if not name:
+                raise ValueError("stat override names must be non-empty")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"value of {name} must be a number, got {value!r}")
+            checked[name] = value
+        if checked:
+            self._stats_overrides.setdefault(steam_id, {}).update(checked)
+        else:
+            self._stats_overrides.pop(steam_id, None)
+
+    def stats_overrides(self, steam_id: str) -> Mapping[str, int | float]:
+        """The stat overrides in force for `steam_id` (empty when none)."""
+        return self._stats_overrides.get(steam_id, {})
 
     def achievement_overrides(self, steam_id: str) -> Mapping[str, int | None]:
         """The overrides in force for `steam_id` (empty when none)."""

@@ -41,11 +41,12 @@ def _stats_refusal(variant: StatsVariant, steam_id: str) -> Answer:
     return json_answer({"playerstats": {"steamID": steam_id, "gameName": fixtures.STATS_GAME_NAME}})
 
 
-def _stats_body(player: Player) -> dict[str, Any]:
+def _stats_body(player: Player, overrides: Mapping[str, int | float]) -> dict[str, Any]:
+    stats = dict(player.stats) | dict(overrides)
     playerstats: dict[str, Any] = {
         "steamID": player.steam_id,
         "gameName": fixtures.STATS_GAME_NAME,
-        "stats": [{"name": name, "value": value} for name, value in player.stats],
+        "stats": [{"name": name, "value": value} for name, value in stats.items()],
     }
     unlocked = [
         {"name": achievement.api_name, "achieved": 1}
@@ -58,7 +59,9 @@ def _stats_body(player: Player) -> dict[str, Any]:
     return {"playerstats": playerstats}
 
 
-def answer_stats(query: Mapping[str, str], variants: Variants) -> Answer:
+def answer_stats(
+    query: Mapping[str, str], variants: Variants, overrides: Mapping[str, int | float] | None = None
+) -> Answer:
     """GetUserStatsForGame (`steamid`, `appid`)."""
     steam_id = query.get("steamid", "")
     if not steam_id:
@@ -72,7 +75,7 @@ def answer_stats(query: Mapping[str, str], variants: Variants) -> Answer:
         return _stats_refusal(variants.private_stats, steam_id)
     if player.kind is PlayerKind.NEVER_PLAYED:
         return _stats_refusal(variants.never_played_stats, steam_id)
-    return json_answer(_stats_body(player))
+    return json_answer(_stats_body(player, overrides or {}))
 
 
 def answer_achievements(query: Mapping[str, str], overrides: Mapping[str, int | None] | None = None) -> Answer:
