@@ -206,6 +206,7 @@ def _open_fetcher(
         merge_policy=MergePolicy.from_settings(settings.store),
         stale_stats_max_age_secs=settings.store.stale_stats_max_age_secs,
         store_timeout_secs=settings.store.timeout_secs,
+        history_retention_days=settings.store.history_retention_days,
         cache=settings.cache,
         tracer=telemetry.tracer,  # the coalesced.wait spans
     )
@@ -215,6 +216,7 @@ def _open_fetcher(
         await fetcher.aclose()  # background catalog refreshes
 
     stack.push_async_callback(close_fetcher)
+    fetcher.start_background()  # history pruning; stopped by close_fetcher
     return fetcher
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import grpc
@@ -18,13 +18,16 @@ from dbd_playerstats.config.settings import Secret, Settings
 from dbd_playerstats.domain.adepts import fallback_adepts
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
-from tests.support import error_details
+from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
+from dbd_playerstats.store import StatsSnapshot, open_store
+from tests.support import error_details, until_async
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
     from tests.conftest import ServeFn
 
 LIVE = duration_pb2.Duration(seconds=0)
+PROFILE = PlayerSummary(DEMO_STEAM_ID, "demo", "https://steamcommunity.com/id/demo/", "", Visibility.PUBLIC)
 
 
 def a_locked_adept() -> tuple[str, str]:
@@ -96,3 +99,23 @@ async def test_history_of_an_invalid_player_is_invalid_player(stub: AsyncStub) -
         await stub.GetPlayerHistory(pb.GetPlayerHistoryRequest(player="not a player!"), timeout=20)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_details(info.value)[0] == "INVALID_PLAYER"
+
+
+async def test_history_older_than_the_retention_is_pruned_in_the_background(serve: ServeFn, settings: Settings) -> None:
+    """History written 200 days ago (by an earlier run, on the same SQLite file) is gone soon after a server
+    with the default retention (180 days) starts; this week's history stays."""
+    store = await open_store(settings.store)
+    await store.migrate()
+    old, recent = datetime.now(UTC) - timedelta(days=200), datetime.now(UTC) - timedelta(days=3)
+    for when, value in ((old, 1), (recent, 2)):
+        await store.save_stats(DEMO_STEAM_ID, StatsSnapshot(PROFILE, (StatValue("DBD_Escape", value),), when))
+    await store.close()
+    server = await serve(settings)
+    assert server.store is not None
+
+    async def pruned() -> bool:
+        assert server.store is not None
+        history = await server.store.load_history(DEMO_STEAM_ID)
+        return [dict(p.stats) for p in history.stats] == [{"DBD_Escape": 2}]
+
+    await until_async(pruned, "the start-up prune deleted the 200-day-old row")

@@ -156,6 +156,12 @@ class StoreSettings:
         number(minimum=1),
         "snapshots older than this are rejected; stored achievements older than this are served stale",
     )
+    history_retention_days: float = var(
+        "PLAYERSTATS_HISTORY_RETENTION_DAYS",
+        "180",
+        number(minimum=0),
+        "history (stats changes, unlock timeline) older than this is pruned hourly in the background; `0` keeps all",
+    )
 
 
 @dataclass(frozen=True, slots=True)

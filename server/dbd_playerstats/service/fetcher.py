@@ -18,6 +18,7 @@ from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.config.settings import CacheSettings, StoreSettings
 from dbd_playerstats.domain.clock import UtcClock, utc_now
 from dbd_playerstats.service.parts import PartBuilder
+from dbd_playerstats.service.retention import HistoryPruner
 from dbd_playerstats.service.steam_calls import SteamCalls
 from dbd_playerstats.service.store_guard import StoreGuard
 from dbd_playerstats.service.stream import Part, stream_parts
@@ -36,7 +37,8 @@ class PlayerFetcher:
 
     `store` None keeps no memory (achievements are served as Steam sent them, failures are not covered);
     `merge_policy` decides which snapshots are merged; `stale_stats_max_age_secs` bounds the age of stored stats
-    served when Steam is down; `store_timeout_secs` bounds each wait for the store; `cache` sets the TTLs and
+    served when Steam is down; `store_timeout_secs` bounds each wait for the store; `history_retention_days`
+    is how long history is kept (pruned by `start_background`'s loop); `cache` sets the TTLs and
     bounds of the per-player caches (None: the defaults; the catalog has its own); `tracer` makes the
     ``coalesced.wait`` spans (None: none); `clock` gives the wall-clock UTC time (fetch times, merge times, ages).
     """
@@ -51,6 +53,7 @@ class PlayerFetcher:
         merge_policy: MergePolicy | None = None,
         stale_stats_max_age_secs: float = _STORE_DEFAULTS.stale_stats_max_age_secs,
         store_timeout_secs: float = _STORE_DEFAULTS.timeout_secs,
+        history_retention_days: float = _STORE_DEFAULTS.history_retention_days,
         cache: CacheSettings | None = None,
         tracer: Tracer | None = None,
         clock: UtcClock = utc_now,
@@ -80,6 +83,7 @@ class PlayerFetcher:
         # For `freshness` and `lobby`: the lobby's profile batches, the store's copies, the catalog, the clock.
         self.summaries = self._calls.summaries
         self.store = self._guard
+        self._pruner = HistoryPruner(self._guard, history_retention_days) if self._guard is not None else None
         self.catalog = catalog
         self.clock = clock
 
@@ -110,8 +114,15 @@ class PlayerFetcher:
         if self._guard is not None:
             await self._guard.wait_for_writes()
 
+    def start_background(self) -> None:
+        """Start the background work that belongs to no request (history pruning)."""
+        if self._pruner is not None:
+            self._pruner.start()
+
     async def aclose(self) -> None:
-        """Cancel background work (catalog refreshes, fetches in flight) once no request is served any more."""
+        """Cancel background work (catalog refreshes, pruning, fetches in flight) once no request is served."""
+        if self._pruner is not None:
+            await self._pruner.aclose()
         await self._catalog.aclose()
         await self._calls.aclose()
 
