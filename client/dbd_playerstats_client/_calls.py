@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import grpc
@@ -92,6 +92,20 @@ def lobby_request(players: Sequence[str], max_age: MaxAge = None) -> playerstats
 def resolve_request(player: str) -> playerstats_pb2.ResolvePlayerRequest:
     """The ResolvePlayer request for ``player``."""
     return playerstats_pb2.ResolvePlayerRequest(player=_player(player))
+
+
+def history_request(
+    player: str, stats: Sequence[str] = (), since: datetime | None = None
+) -> playerstats_pb2.GetPlayerHistoryRequest:
+    """The GetPlayerHistory request: raw stat names (empty: the headline stats), history from ``since`` on."""
+    if isinstance(stats, str):
+        raise TypeError("stats must be a sequence of stat names, not one string")
+    request = playerstats_pb2.GetPlayerHistoryRequest(player=_player(player), stats=list(stats))
+    if since is not None:
+        if since.tzinfo is None:
+            raise ValueError("since must be an aware datetime (e.g. datetime.now(UTC))")
+        request.since.FromDatetime(since)
+    return request
 
 
 def _duration(max_age: MaxAge) -> duration_pb2.Duration | None:

@@ -1,7 +1,8 @@
 """``playerstats``: ask a dbd-playerstats server about a Steam player from the shell.
 
 Usage: ``playerstats [--target HOST:PORT] [--timeout S] [--max-age S] [--caller-id ID] [--json]
-[TLS options] {stream,get,resolve} PLAYER`` or ``... lobby PLAYER [PLAYER ...]`` (up to 10).
+[TLS options] {stream,get,resolve} PLAYER``, ``... lobby PLAYER [PLAYER ...]`` (up to 10) or
+``... history PLAYER [--stat NAME ...]`` (how the stats changed, and the unlock timeline, from the store).
 
 Output goes to stdout, one part at a time as it arrives, each part's first line prefixed by the
 milliseconds elapsed since the call started (and, for ``lobby``, by ``#INDEX``, the player's position
@@ -118,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("player", help=player_help)
     lobby = commands.add_parser("lobby", help="stream the parts of up to 10 players at once, as they arrive")
     lobby.add_argument("players", nargs="+", metavar="PLAYER", help=player_help)
+    history = commands.add_parser("history", help="how the player's stats changed, and when they unlocked what")
+    history.add_argument("player", help=player_help)
+    history.add_argument(
+        "--stat", action="append", default=[], metavar="NAME", help="raw stat name, e.g. DBD_Escape (repeatable)"
+    )
     return parser
 
 
@@ -155,6 +161,9 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.command == "lobby":
             async for message in client.stream_lobby_stats(args.players, max_age=args.max_age):
                 _emit(args, message, render.render_lobby_message(message, now=_now()), started)
+        elif args.command == "history":
+            history = await client.get_player_history(args.player, stats=args.stat)
+            _emit(args, history, render.render_history_response(history), started)
         elif args.command == "get":
             response = await client.get_player_stats(args.player, max_age=args.max_age)
             _emit(args, response, render.render_get_response(response, now=_now()), started)

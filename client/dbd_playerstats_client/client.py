@@ -9,6 +9,7 @@ error's ``retry_after`` says how long the server asks callers to wait.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -170,6 +171,26 @@ class PlayerStatsClient:
                 metadata=self._policy.call_metadata(),
             )
 
+    async def get_player_history(
+        self,
+        player: str,
+        *,
+        stats: Sequence[str] = (),
+        since: datetime | None = None,
+        timeout: float | None = None,
+    ) -> playerstats_pb2.GetPlayerHistoryResponse:
+        """How ``stats`` (raw names; empty: the headline stats) changed, and the unlock timeline, since ``since``.
+
+        Raises:
+            PlayerStatsError: the call failed.
+        """
+        with translate_rpc_errors():
+            return await self._stub.GetPlayerHistory(
+                _calls.history_request(player, stats, since),
+                timeout=self._policy.unary_timeout(timeout),
+                metadata=self._policy.call_metadata(),
+            )
+
     async def stream_lobby_stats(
         self,
         players: Sequence[str],
@@ -308,6 +329,26 @@ class PlayerStatsBlockingClient:
         with translate_rpc_errors():
             return self._stub.ResolvePlayer(
                 _calls.resolve_request(player),
+                timeout=self._policy.unary_timeout(timeout),
+                metadata=self._policy.call_metadata(),
+            )
+
+    def get_player_history(
+        self,
+        player: str,
+        *,
+        stats: Sequence[str] = (),
+        since: datetime | None = None,
+        timeout: float | None = None,
+    ) -> playerstats_pb2.GetPlayerHistoryResponse:
+        """How ``stats`` changed, and the unlock timeline (see the async client).
+
+        Raises:
+            PlayerStatsError: the call failed.
+        """
+        with translate_rpc_errors():
+            return self._stub.GetPlayerHistory(
+                _calls.history_request(player, stats, since),
                 timeout=self._policy.unary_timeout(timeout),
                 metadata=self._policy.call_metadata(),
             )

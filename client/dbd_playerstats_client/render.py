@@ -77,6 +77,33 @@ def render_get_response(response: playerstats_pb2.GetPlayerStatsResponse, *, now
     return stats + achievements
 
 
+def render_history_response(response: playerstats_pb2.GetPlayerHistoryResponse) -> list[str]:
+    """One line per stat (``STAT  value@time -> value@time ...``), then one per unlock, oldest first."""
+    lines = []
+    for series in response.series:
+        points = " -> ".join(
+            f"{_number(p.value)}@{p.at.ToDatetime(tzinfo=UTC).isoformat(timespec='seconds')}" for p in series.points
+        )
+        lines.append(f"{series.name}  {points or '(no change recorded)'}")
+    for unlock in response.unlocks:
+        achievement = unlock.achievement
+        when = (
+            achievement.unlock_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
+            if achievement.HasField("unlock_time")
+            else "time unknown"
+        )
+        adept = ""
+        if unlock.character:
+            role = playerstats_pb2.Role.Name(unlock.role).removeprefix("ROLE_").lower()
+            adept = f" (adept: {unlock.character}, {role})"
+        lines.append(f"unlocked  {achievement.display_name or achievement.api_name}{adept} at {when}")
+    return lines or ["no history recorded"]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
 def render_resolve_response(response: playerstats_pb2.ResolvePlayerResponse) -> list[str]:
     """``player  Name (SteamID64) visibility=PUBLIC`` and the profile URL."""
     if not response.HasField("profile"):

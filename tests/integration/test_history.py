@@ -3,6 +3,7 @@ unlocks an adept between two requests; the history shows each changed value in o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,12 +15,14 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.app import RunningServer
 from dbd_playerstats.config.settings import Secret, Settings
 from dbd_playerstats.domain.adepts import fallback_adepts
 from dbd_playerstats.sim import DEMO_STEAM_ID, RunningSimulator
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
 from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
 from dbd_playerstats.store import StatsSnapshot, open_store
+from dbd_playerstats_client import PlayerStatsClient, cli
 from tests.support import error_details, until_async
 
 if TYPE_CHECKING:
@@ -119,3 +122,21 @@ async def test_history_older_than_the_retention_is_pruned_in_the_background(serv
         return [dict(p.stats) for p in history.stats] == [{"DBD_Escape": 2}]
 
     await until_async(pruned, "the start-up prune deleted the 200-day-old row")
+
+
+async def test_the_client_and_the_cli_show_the_history(
+    server: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`PlayerStatsClient.get_player_history` and `playerstats history ID --stat DBD_Escape` against the server."""
+    target = f"127.0.0.1:{server.port}"
+    async with PlayerStatsClient(target, timeout=20) as client:
+        await client.get_player_stats("demo")
+        history = await client.get_player_history("demo", stats=["DBD_Escape"], since=datetime(2000, 1, 1, tzinfo=UTC))
+    assert [s.name for s in history.series] == ["DBD_Escape"]
+    assert len(history.series[0].points) == 1
+    argv = ["--target", target, "history", "demo", "--stat", "DBD_Escape"]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    out = capsys.readouterr().out
+    escapes = int(history.series[0].points[0].value)
+    assert f"DBD_Escape  {escapes}@" in out
+    assert "unlocked  " in out
