@@ -14,7 +14,8 @@ private profile from a Steam failure, which would hold the stats back until the 
 Then a whole lobby in one `StreamLobbyStats`: seven entries (`demo` already cached, one invalid, one never
 played, one named twice) whose parts come out as they are ready, a slow player last (the simulator holds its
 stats back a second), with the number of GetPlayerSummaries calls the lobby cost (one); and four of them again
-with ``--max-age 0``: live from Steam although cached.
+with ``--max-age 0``: live from Steam although cached. Last, `demo` plays a match (the simulator adds an escape),
+is asked live again, and `playerstats history demo --stat DBD_Escape` shows the change and the unlock timeline.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from dbd_playerstats.sim import DEMO_STEAM_ID
 from dbd_playerstats_dev.otlp_receiver import OtlpTraceReceiver, running_receiver
 from dbd_playerstats_dev.trace_tree import find_trace, render_trace
 
 STARTUP_TIMEOUT_SECS = 30.0
 TRACE_WAIT_SECS = 5.0
 SLOW_PLAYER = "76561198100000043"
+HISTORY = ["history", "demo", "--stat", "DBD_Escape"]
 LOBBY = ["fresh_player", "76561198100000042", SLOW_PLAYER, "demo", "never_played", "not a player!", "fresh_player"]
 
 
@@ -95,6 +98,16 @@ def _slow_stats(sim_url: str, steam_id: str, seconds: float) -> None:
     """Hold back the next stats answer for `steam_id` by `seconds`, then answer normally."""
     stall = {"kind": "timeout", "stall_seconds": seconds}
     _admin(sim_url, "faults", {"endpoint": "stats", "faults": [stall], "steam_id": steam_id})
+
+
+def _play_a_match(sim_url: str, steam_id: str) -> None:
+    """The player escapes once more: the simulator's DBD_Escape of `steam_id` goes up by one."""
+    query = urllib.parse.urlencode({"key": "sim-key", "steamid": steam_id, "appid": "381210"})
+    url = f"{sim_url}/ISteamUserStats/GetUserStatsForGame/v2/?{query}"
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the simulator, on loopback
+        stats = json.load(response)["playerstats"]["stats"]
+    escapes = next(int(entry["value"]) for entry in stats if entry["name"] == "DBD_Escape")
+    _admin(sim_url, "stats", {"steam_id": steam_id, "overrides": {"DBD_Escape": escapes + 1}})
 
 
 def _print_trace(receiver: OtlpTraceReceiver, rpc_suffix: str) -> None:
@@ -171,11 +184,20 @@ def _run_steps(cli: list[str], env: dict[str, str], sim_url: str, receiver: Otlp
             ["lobby", *LOBBY],
         ),
         ("The same players, live from Steam although cached", ["--max-age", "0", "lobby", *LOBBY[:4]]),
+        ("demo plays a match (the simulator adds an escape); asked live again", ["--max-age", "0", "get", "demo"]),
+        ("How demo's escapes changed, and the unlock timeline, from the store", HISTORY),
     ]
     for index, (title, cmd) in enumerate(steps):
+        if cmd[-1] == "demo" and "get" in cmd:
+            _play_a_match(sim_url, DEMO_STEAM_ID)
         print(f"\n== {title}: playerstats {' '.join(cmd)}", flush=True)
         profiles_before = _admin(sim_url, "counts")["profile"]
-        subprocess.run([*cli, *cmd], env=env, check=False)
+        # One caller id per step: each step is a caller of its own, within the default per-caller quota.
+        step = [*cli, "--caller-id", f"demo-step-{index}", *cmd]
+        if cmd is HISTORY:
+            _run_shown(step, env, limit=8, name="playerstats")
+        else:
+            subprocess.run(step, env=env, check=False)
         if index == 0:
             _print_trace(receiver, "/StreamPlayerStats")
         if "lobby" in cmd:
