@@ -75,6 +75,12 @@ class BareServicer(pb_grpc.PlayerStatsServiceServicer):
         await context.abort(*self._failure)  # not measured: fails as ResolvePlayer does
         raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
+    async def WatchPlayer(
+        self, request: pb.WatchPlayerRequest, context: Context
+    ) -> AsyncIterator[pb.WatchPlayerResponse]:
+        await context.abort(*self._failure)  # not measured: fails as ResolvePlayer does
+        yield pb.WatchPlayerResponse()  # pragma: no cover - abort always raises
+
 
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     """The interceptors of `dbd_playerstats.app.build_server`, from the environment, with its logging set up."""

@@ -29,6 +29,7 @@ from dbd_playerstats.api.servicer import PlayerStatsServicer
 from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.service.fetcher import PlayerFetcher
+from dbd_playerstats.service.watch import Watches
 from dbd_playerstats.steam.client import SteamClient
 from dbd_playerstats.store import AchievementStore, MergePolicy, open_store
 from dbd_playerstats.telemetry import Telemetry
@@ -61,11 +62,13 @@ class RunningServer:
     fetcher: PlayerFetcher | None = None
     upstream: ResilientUpstream | None = None
     http: ConnectHttpServer | None = None  # the Connect face, when PLAYERSTATS_HTTP_LISTEN is set
+    watches: Watches | None = None
     resources: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None) -> None:
-        """Graceful stop: health NOT_SERVING first, then in-flight RPCs get `grace` seconds, then close Steam.
+        """Graceful stop: health NOT_SERVING first, every watch ended (UNAVAILABLE), then in-flight RPCs get
+        `grace` seconds, then close Steam.
 
         Then `resources` unwinds, last opened first: wait for store writes and close the fetcher (its background
         catalog refreshes), close the store, close the upstream (the Redis connections of the shared state). The
@@ -75,6 +78,8 @@ class RunningServer:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()
+        if self.watches is not None:
+            await self.watches.close()  # every watch ends UNAVAILABLE SHUTTING_DOWN while its call still lives
         http_stop = self.http.stop(grace) if self.http is not None else asyncio.sleep(0)
         await asyncio.gather(self.server.stop(grace), http_stop)  # both ports drain within the one grace
         await self.session.close()  # no RPC is left to call Steam
@@ -129,6 +134,7 @@ async def build_server(
             stack, settings, session=session, traced_upstream=traced_upstream, store=store, telemetry=telemetry
         )
         server, health_servicer, servicer, quota = _assemble_server(stack, settings, fetcher, telemetry)
+        watches = servicer.watches
         port = await _listen(server, address, credentials)
         http = await _open_http_face(stack, settings, servicer, quota, telemetry)
         await _announce_health(health_servicer, upstream)
@@ -141,6 +147,7 @@ async def build_server(
             fetcher=fetcher,
             upstream=upstream,
             http=http,
+            watches=watches,
             resources=stack.pop_all(),  # from here on, closing is `running.stop`'s job
         )
     log.info("listening on %s (port %d, %s)", address, port, settings.tls.mode)
@@ -236,7 +243,14 @@ def _assemble_server(
         maximum_concurrent_rpcs=max_concurrent_rpcs(limits),
     )
     stack.push_async_callback(server.stop, None)  # a no-op for a server never started
-    servicer = PlayerStatsServicer(fetcher, overall_timeout_secs=settings.resilience.overall_timeout_secs)
+    watches = Watches(
+        fetcher,
+        settings.watch,
+        steam_budget_per_min=settings.resilience.rate_limit_per_min,
+        look_timeout_secs=settings.resilience.overall_timeout_secs,
+    )
+    stack.push_async_callback(watches.close)  # a no-op once RunningServer.stop closed them
+    servicer = PlayerStatsServicer(fetcher, watches, overall_timeout_secs=settings.resilience.overall_timeout_secs)
     pb_grpc.add_PlayerStatsServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -13,6 +13,8 @@ Caller-facing errors (the player's fault, or a limit of ours)::
     ├── RateLimitExceededError      no Steam budget left within the call's deadline (retry_after set)
     ├── CallerQuotaExceededError    this caller spent its own quota (caller, retry_after set)
     ├── HistoryUnavailableError     the store cannot answer GetPlayerHistory now (history is kept only there)
+    ├── WatchLimitExceededError     this caller holds as many open watches as it may
+    ├── ShuttingDownError           the server is stopping; a watch ends with it (retry on another replica)
     └── DeadlineExceededError       the caller's deadline or OVERALL_TIMEOUT_SECS left no time for Steam
 
 Upstream failures stay `dbd_playerstats.steam.errors.SteamError` subclasses. `kind_of(exc)` is the `ErrorKind` of
@@ -141,6 +143,14 @@ class HistoryUnavailableError(ServiceError):
     """The store cannot answer a history request now (failed or too slow): history has no other source."""
 
 
+class WatchLimitExceededError(ServiceError):
+    """This caller already holds PLAYERSTATS_WATCH_MAX_PER_CALLER open watches."""
+
+
+class ShuttingDownError(ServiceError):
+    """The server is stopping: long-lived calls (watches) end so the caller can reconnect elsewhere."""
+
+
 class DeadlineExceededError(ServiceError):
     """The time left (caller's deadline or OVERALL_TIMEOUT_SECS) cannot cover another Steam attempt."""
 
@@ -186,6 +196,8 @@ class ErrorKind(Enum):
     CALLER_QUOTA_EXCEEDED =     _Row(Code.RESOURCE_EXHAUSTED,  "other",        "neutral", "steam",  True)
     DEADLINE_EXCEEDED =         _Row(Code.DEADLINE_EXCEEDED,   "other",        "neutral", "steam",  True)
     HISTORY_UNAVAILABLE =       _Row(Code.UNAVAILABLE,         "other",        "neutral", "ours",   True)
+    WATCH_LIMIT_EXCEEDED =      _Row(Code.RESOURCE_EXHAUSTED,  "other",        "neutral", "ours",   False)
+    SHUTTING_DOWN =             _Row(Code.UNAVAILABLE,         "other",        "neutral", "ours",   False)
     UPSTREAM_UNAVAILABLE =      _Row(Code.UNAVAILABLE,         "server",       "failure", "steam",  True)
     UPSTREAM_UNREACHABLE =      _Row(Code.UNAVAILABLE,         "network",      "failure", "steam",  True)
     UPSTREAM_TIMEOUT =          _Row(Code.UNAVAILABLE,         "timeout",      "failure", "steam",  True)
@@ -239,6 +251,8 @@ KIND_OF_CLASS: Final[Mapping[type[BaseException], ErrorKind]] = MappingProxyType
         CallerQuotaExceededError: ErrorKind.CALLER_QUOTA_EXCEEDED,
         DeadlineExceededError: ErrorKind.DEADLINE_EXCEEDED,
         HistoryUnavailableError: ErrorKind.HISTORY_UNAVAILABLE,
+        WatchLimitExceededError: ErrorKind.WATCH_LIMIT_EXCEEDED,
+        ShuttingDownError: ErrorKind.SHUTTING_DOWN,
         # Steam's answers that are about the player (normally converted to the rows above by the service layer).
         SteamProfilePrivateError: ErrorKind.PROFILE_PRIVATE,
         SteamNotFoundError: ErrorKind.PLAYER_NOT_FOUND,
@@ -312,6 +326,8 @@ __all__ = [
     "RetryClass",
     "RpcAborted",
     "ServiceError",
+    "ShuttingDownError",
+    "WatchLimitExceededError",
     "kind_of",
     "public_message",
     "retry_after_of",

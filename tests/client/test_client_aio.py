@@ -160,6 +160,13 @@ class FakeServicer(playerstats_pb2_grpc.PlayerStatsServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not faked")
         raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
+    async def WatchPlayer(
+        self, request: playerstats_pb2.WatchPlayerRequest, context: _Context
+    ) -> AsyncIterator[playerstats_pb2.WatchPlayerResponse]:
+        # The watch client is tested against the real server (test_watch.py).
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not faked")
+        yield playerstats_pb2.WatchPlayerResponse()  # pragma: no cover - abort always raises
+
 
 @pytest.fixture
 async def servicer() -> FakeServicer:

@@ -17,6 +17,7 @@ tests pin those cells); the request counts are written out here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -177,6 +178,29 @@ async def history_of_a_closed_store(h: Harness) -> Failed:
     return await failed(h.stub.GetPlayerHistory(request, timeout=20))
 
 
+async def one_watch_too_many(h: Harness) -> Failed:
+    """A caller holding PLAYERSTATS_WATCH_MAX_PER_CALLER (20) watches asks for one more."""
+    calls = [h.stub.WatchPlayer(pb.WatchPlayerRequest(player=DEMO_STEAM_ID)) for _ in range(20)]
+    for call in calls:
+        first: pb.WatchPlayerResponse = await call.read()  # type: ignore[assignment]
+        assert first.WhichOneof("event") == "snapshot"
+    outcome = await failed(h.stub.WatchPlayer(pb.WatchPlayerRequest(player=DEMO_STEAM_ID)).read())
+    for call in calls:
+        call.cancel()
+    return outcome
+
+
+async def watching_while_the_server_stops(h: Harness) -> Failed:
+    """A watch open when the server stops."""
+    call = h.stub.WatchPlayer(pb.WatchPlayerRequest(player=DEMO_STEAM_ID))
+    first: pb.WatchPlayerResponse = await call.read()  # type: ignore[assignment]
+    assert first.WhichOneof("event") == "snapshot"
+    stopping = asyncio.ensure_future(h.server.stop(5))
+    outcome = await failed(call.read())
+    await stopping
+    return outcome
+
+
 async def open_circuit(h: Harness) -> Failed:
     return await h.resolve()
 
@@ -277,6 +301,8 @@ CASES = [
     ),
     Case(ErrorKind.UPSTREAM_REJECTED_REQUEST, rejected_request, "profile", 1),
     Case(ErrorKind.HISTORY_UNAVAILABLE, history_of_a_closed_store, "profile", 0, 0, probe=False),
+    Case(ErrorKind.WATCH_LIMIT_EXCEEDED, one_watch_too_many, "vanity", 0, 0, probe=False),
+    Case(ErrorKind.SHUTTING_DOWN, watching_while_the_server_stops, "vanity", 0, 0, probe=False),
     Case(ErrorKind.CANCELLED, cancelled, "profile", 1, resilience={"api_timeout_secs": 30}),
     # Never sent: the session refuses before any byte goes out; one attempt, not retried.
     Case(ErrorKind.INTERNAL, session_closed, "profile", 0, 1),

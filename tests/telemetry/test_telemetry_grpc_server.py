@@ -51,6 +51,11 @@ class Misbehaving(pb_grpc.PlayerStatsServiceServicer):
     ) -> pb.GetPlayerHistoryResponse:
         return pb.GetPlayerHistoryResponse()
 
+    async def WatchPlayer(
+        self, request: pb.WatchPlayerRequest, context: Context
+    ) -> AsyncIterator[pb.WatchPlayerResponse]:
+        yield pb.WatchPlayerResponse()
+
 
 @pytest.fixture
 def captured() -> Iterator[CapturedTelemetry]:

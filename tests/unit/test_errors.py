@@ -91,6 +91,8 @@ def test_every_kind_but_the_fallback_has_a_class() -> None:
         ),
         (errors.DeadlineExceededError("x"), grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
         (errors.HistoryUnavailableError("x"), grpc.StatusCode.UNAVAILABLE, "HISTORY_UNAVAILABLE"),
+        (errors.WatchLimitExceededError("x"), grpc.StatusCode.RESOURCE_EXHAUSTED, "WATCH_LIMIT_EXCEEDED"),
+        (errors.ShuttingDownError("x"), grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
         (steam_errors.SteamServerError("x", endpoint="stats"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
         (steam_errors.SteamTimeoutError("x", endpoint="stats"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_TIMEOUT"),
         (
@@ -161,6 +163,8 @@ EXPECTED = [
         ),
         (errors.DeadlineExceededError("x"), "DEADLINE_EXCEEDED", "other", "neutral", "steam", True),
         (errors.HistoryUnavailableError("x"), "HISTORY_UNAVAILABLE", "other", "neutral", "ours", True),
+        (errors.WatchLimitExceededError("x"), "WATCH_LIMIT_EXCEEDED", "other", "neutral", "ours", False),
+        (errors.ShuttingDownError("x"), "SHUTTING_DOWN", "other", "neutral", "ours", False),
         (steam(SteamServerError), "UPSTREAM_UNAVAILABLE", "server", "failure", "steam", True),
         (steam(SteamTransportError), "UPSTREAM_UNREACHABLE", "network", "failure", "steam", True),
         (steam(SteamTimeoutError), "UPSTREAM_TIMEOUT", "timeout", "failure", "steam", True),
@@ -199,7 +203,8 @@ def test_stored_data_rules_are_the_service_layers_code_sets() -> None:
     down = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
     player = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
     for kind in ErrorKind:
-        if kind is ErrorKind.HISTORY_UNAVAILABLE:  # the store itself failing: nothing could stand in for it
+        if kind in {ErrorKind.HISTORY_UNAVAILABLE, ErrorKind.WATCH_LIMIT_EXCEEDED, ErrorKind.SHUTTING_DOWN}:
+            # Not an answer to a Steam call: the store failing, a watch refused or ended; nothing could stand in.
             assert (kind.steam_down, kind.players_fault) == (False, False)
             continue
         assert (kind.steam_down, kind.players_fault) == (grpc_code(kind) in down, grpc_code(kind) in player), kind

@@ -146,7 +146,7 @@ def _kept(memo: Memo | None, name: str, inputs: tuple[object, ...], build: Calla
     return build() if memo is None else memo.get(name, inputs, build)
 
 
-def _achievement_to_pb(view: AchievementView) -> pb.Achievement:
+def achievement_to_pb(view: AchievementView) -> pb.Achievement:
     out = pb.Achievement(api_name=view.api_name, display_name=view.display_name, unlocked=view.unlocked)
     if view.unlock_time is not None:
         out.unlock_time.CopyFrom(timestamp(view.unlock_time))
@@ -161,13 +161,13 @@ def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
         out.adepts.add(
             character=adept.character,
             role=int(adept.role),
-            achievement=_achievement_to_pb(adept.achievement),
+            achievement=achievement_to_pb(adept.achievement),
         )
     k_unlocked, k_total = view.adept_totals(Role.KILLER)
     s_unlocked, s_total = view.adept_totals(Role.SURVIVOR)
     out.killer_adepts.CopyFrom(pb.RoleTotals(unlocked=k_unlocked, total=k_total))
     out.survivor_adepts.CopyFrom(pb.RoleTotals(unlocked=s_unlocked, total=s_total))
-    out.achievements.extend(_achievement_to_pb(a) for a in view.achievements)
+    out.achievements.extend(achievement_to_pb(a) for a in view.achievements)
     return out
 
 
@@ -236,6 +236,7 @@ def get_response(stats: StatsPart | None, achievements: AchievementsPart | None)
 __all__ = [
     "FLOAT_STATS",
     "INT_STATS",
+    "achievement_to_pb",
     "achievements_part_to_pb",
     "get_response",
     "profile_to_pb",

@@ -13,12 +13,16 @@ from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.api.history import HEADLINE_STATS, history_to_pb
 from dbd_playerstats.api.lobby import lobby_part_to_pb, max_age_of
 from dbd_playerstats.api.mapping import get_response, profile_to_pb, stream_response
+from dbd_playerstats.api.quota import caller_of
 from dbd_playerstats.api.status import stream_errors, unary_errors
+from dbd_playerstats.api.watch import watch_event_to_pb
 from dbd_playerstats.domain.model import AchievementsPart, StatsPart
+from dbd_playerstats.errors import InvalidRequestError
 from dbd_playerstats.service.fetcher import PlayerFetcher
 from dbd_playerstats.service.freshness import PlayerParts
 from dbd_playerstats.service.history import player_history
 from dbd_playerstats.service.lobby import Lobby
+from dbd_playerstats.service.watch import Watches
 from dbd_playerstats.upstream.deadline import Deadline
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -27,8 +31,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
     """Implements dbd.playerstats.v1.PlayerStatsService."""
 
-    def __init__(self, fetcher: PlayerFetcher, *, overall_timeout_secs: float) -> None:
+    def __init__(self, fetcher: PlayerFetcher, watches: Watches, *, overall_timeout_secs: float) -> None:
         self._fetcher = fetcher
+        self._watches = watches
+        self.watches = watches  # for the app, which ends every watch first when the server stops
         self._parts = PlayerParts(fetcher)  # max_age: the store's young copies, else the fetcher's parts
         self._lobby = Lobby(fetcher, self._parts)
         self._overall_timeout_secs = overall_timeout_secs
@@ -75,6 +81,17 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
         since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
         history = await player_history(self._fetcher, request.player, names, since, self._deadline(context))
         return history_to_pb(history)
+
+    @stream_errors
+    async def WatchPlayer(
+        self, request: pb.WatchPlayerRequest, context: Context
+    ) -> AsyncIterator[pb.WatchPlayerResponse]:
+        asked = request.interval.ToTimedelta().total_seconds() if request.HasField("interval") else None
+        if asked is not None and asked < 0:
+            raise InvalidRequestError(f"interval must not be negative, got {asked:g}s")
+        deadline = self._deadline(context)
+        async for event in self._watches.watch(request.player, asked, caller=caller_of(context), deadline=deadline):
+            yield watch_event_to_pb(event)
 
 
 __all__ = ["PlayerStatsServicer"]

@@ -356,6 +356,29 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchSettings:
+    """Watching players (WatchPlayer): how often, how many, and how much of the Steam budget polling may use."""
+
+    CHECKS: ClassVar[tuple[Check, ...]] = (AtLeast("default_interval_secs", "min_interval_secs"),)
+
+    min_interval_secs: float = var(
+        "PLAYERSTATS_WATCH_MIN_INTERVAL_SECS", "30", number(minimum=0.1), "shortest interval a watch may ask for"
+    )
+    default_interval_secs: float = var(
+        "PLAYERSTATS_WATCH_DEFAULT_INTERVAL_SECS", "60", number(minimum=0.1), "interval of a watch that asks none"
+    )
+    max_per_caller: int = var(
+        "PLAYERSTATS_WATCH_MAX_PER_CALLER", "20", whole(minimum=1), "open watches one caller may hold"
+    )
+    budget_share: float = var(
+        "PLAYERSTATS_WATCH_BUDGET_SHARE",
+        "0.5",
+        number(minimum=0.01, maximum=1),
+        "share of RATE_LIMIT_PER_MIN all watch polling together may use; intervals stretch beyond it",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service is configured with, one group per concern."""
 
@@ -367,6 +390,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     shared_state: SharedStateSettings = field(default_factory=SharedStateSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -409,4 +433,5 @@ __all__ = [
     "SteamSettings",
     "StoreSettings",
     "TlsSettings",
+    "WatchSettings",
 ]

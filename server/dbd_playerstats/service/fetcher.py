@@ -87,9 +87,12 @@ class PlayerFetcher:
         self.catalog = catalog
         self.clock = clock
 
-    def stream(self, player: str, deadline: Deadline, max_age: float | None = None) -> AsyncIterator[Part]:
+    def stream(
+        self, player: str, deadline: Deadline, max_age: float | None = None, *, stand_in: bool = True
+    ) -> AsyncIterator[Part]:
         """Yield the StatsPart, then the AchievementsPart; raise when the stats cannot be served (see
-        `dbd_playerstats.service.stream`; `max_age` in seconds, None: the cache TTLs decide)."""
+        `dbd_playerstats.service.stream`; `max_age` in seconds, None: the cache TTLs decide; `stand_in` False:
+        no stored stats for failed ones)."""
         return stream_parts(
             player,
             deadline,
@@ -98,6 +101,7 @@ class PlayerFetcher:
             upstream=self._upstream,
             parts=self._parts,
             max_age=max_age,
+            stand_in=stand_in,
         )
 
     async def resolve_id(self, player: str, deadline: Deadline) -> str:

@@ -83,11 +83,16 @@ class PartBuilder:
         steam_id: str,
         stats_task: asyncio.Future[Served[UserStats, bool]],
         profile_task: ProfileTask,
+        *,
+        stand_in: bool = True,
     ) -> tuple[StatsPart, asyncio.Future[bool] | None]:
-        """The first part, and the task saving its answer when there is a store (once per answer)."""
+        """The first part, and the task saving its answer when there is a store (once per answer). `stand_in`
+        False (a watch's look) raises a failure instead of serving stored stats in its place."""
         try:
             served = await stats_task
         except (ServiceError, SteamError) as exc:
+            if not stand_in:
+                raise
             return await self._stored_stats_part(steam_id, exc, profile_task), None
         profile = (await profile_task()).answer.value
         answer = served.answer

@@ -7,7 +7,7 @@ second when achievements (plus schema and percentages, best effort) are. While t
 the stats are not kept), the others start only once stored stats are found to stand in: without them the
 request fails at once, costing Steam nothing. A caller's `max_age` (seconds; None: the cache TTLs decide)
 refuses kept profile, stats and achievements answers not younger than that (0: each is fetched live, or joined
-with a fetch in flight).
+with a fetch in flight). `stand_in` False (a watch) never serves stored stats for failed ones: it raises.
 
 What each call does is in `steam_calls` (and `verdict` for a failed stats call); how the parts are built, with
 the store, in `parts` and `store_guard`.
@@ -40,6 +40,7 @@ async def stream_parts(
     upstream: Upstream,
     parts: PartBuilder,
     max_age: float | None = None,
+    stand_in: bool = True,
 ) -> AsyncIterator[Part]:
     """Yield the StatsPart, then the AchievementsPart of `player`; raise when the stats cannot be served."""
     steam_id = await calls.resolve_id(player, deadline)
@@ -58,7 +59,7 @@ async def stream_parts(
         if not fail_fast:
             for begin in (profile, achievements, schema, percents):
                 begin()
-        stats_part, saving = await parts.stats_part(steam_id, stats, profile)
+        stats_part, saving = await parts.stats_part(steam_id, stats, profile, stand_in=stand_in)
         yield stats_part
         if saving is not None:
             # Saved while the caller reads the first part; stored before the stream can end (or, if the store

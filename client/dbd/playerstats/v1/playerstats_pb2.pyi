@@ -1058,3 +1058,145 @@ class AchievementUnlocked(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AchievementUnlocked: _TypeAlias = AchievementUnlocked  # noqa: Y015
+
+@_typing.final
+class WatchPlayerRequest(_message.Message):
+    """WatchPlayerRequest names the player and how often to look."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAYER_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    player: _builtins.str
+    """The player, as StreamPlayerStatsRequest.player accepts it."""
+    @_builtins.property
+    def interval(self) -> _duration_pb2.Duration:
+        """How often to look; unset means the server's default; raised to the
+        server's minimum.
+        """
+
+    def __init__(
+        self,
+        *,
+        player: _builtins.str = ...,
+        interval: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval", "player", b"player"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchPlayerRequest: _TypeAlias = WatchPlayerRequest  # noqa: Y015
+
+@_typing.final
+class WatchPlayerResponse(_message.Message):
+    """WatchPlayerResponse is one event of a watch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
+    STATS_CHANGED_FIELD_NUMBER: _builtins.int
+    UNLOCKED_FIELD_NUMBER: _builtins.int
+    PROBLEM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def observed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the look that produced the event was made (later than the interval
+        asked for when the watches' share of the Steam budget stretches it).
+        """
+
+    @_builtins.property
+    def snapshot(self) -> Global___GetPlayerStatsResponse:
+        """First message: the current state."""
+
+    @_builtins.property
+    def stats_changed(self) -> Global___StatsChanged:
+        """Some stats differ from the previous observation."""
+
+    @_builtins.property
+    def unlocked(self) -> Global___AchievementUnlocked:
+        """One per newly unlocked achievement."""
+
+    @_builtins.property
+    def problem(self) -> _status_pb2.Status:
+        """A look failed (Steam down, the profile went private); the watch goes on."""
+
+    def __init__(
+        self,
+        *,
+        observed_at: _timestamp_pb2.Timestamp | None = ...,
+        snapshot: Global___GetPlayerStatsResponse | None = ...,
+        stats_changed: Global___StatsChanged | None = ...,
+        unlocked: Global___AchievementUnlocked | None = ...,
+        problem: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "observed_at", b"observed_at", "problem", b"problem", "snapshot", b"snapshot", "stats_changed", b"stats_changed", "unlocked", b"unlocked"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "observed_at", b"observed_at", "problem", b"problem", "snapshot", b"snapshot", "stats_changed", b"stats_changed", "unlocked", b"unlocked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["snapshot", "stats_changed", "unlocked", "problem"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___WatchPlayerResponse: _TypeAlias = WatchPlayerResponse  # noqa: Y015
+
+@_typing.final
+class StatsChanged(_message.Message):
+    """StatsChanged lists the stats that changed, and the stats now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELTAS_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deltas(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatDelta]:
+        """One per changed raw stat."""
+
+    @_builtins.property
+    def stats(self) -> Global___StatsPart:
+        """The stats after the change."""
+
+    def __init__(
+        self,
+        *,
+        deltas: _abc.Iterable[Global___StatDelta] | None = ...,
+        stats: Global___StatsPart | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deltas", b"deltas", "stats", b"stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatsChanged: _TypeAlias = StatsChanged  # noqa: Y015
+
+@_typing.final
+class StatDelta(_message.Message):
+    """StatDelta is one raw stat's change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The raw Steam stat name."""
+    before: _builtins.float
+    """The value at the previous observation (0 when the stat was absent)."""
+    after: _builtins.float
+    """The value now."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        before: _builtins.float = ...,
+        after: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatDelta: _TypeAlias = StatDelta  # noqa: Y015

@@ -61,6 +61,11 @@ class PlayerStatsServiceStub:
                 request_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryRequest.SerializeToString,
                 response_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryResponse.FromString,
                 _registered_method=True)
+        self.WatchPlayer = channel.unary_stream(
+                '/dbd.playerstats.v1.PlayerStatsService/WatchPlayer',
+                request_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.WatchPlayerRequest.SerializeToString,
+                response_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.WatchPlayerResponse.FromString,
+                _registered_method=True)
 
 
 class PlayerStatsServiceServicer:
@@ -111,6 +116,17 @@ class PlayerStatsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPlayer(self, request, context):
+        """WatchPlayer sends the player's current state, then what changes: stats that
+        differ from the previous look, each newly unlocked achievement, and a problem
+        when a look fails (the watch goes on). However many callers watch one
+        player, Steam is asked once per interval. The caller ends it by cancelling;
+        a stopping server ends it with UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlayerStatsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +154,11 @@ def add_PlayerStatsServiceServicer_to_server(servicer, server):
                     servicer.GetPlayerHistory,
                     request_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryRequest.FromString,
                     response_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryResponse.SerializeToString,
+            ),
+            'WatchPlayer': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPlayer,
+                    request_deserializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.WatchPlayerRequest.FromString,
+                    response_serializer=dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.WatchPlayerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -277,6 +298,33 @@ class PlayerStatsService:
             '/dbd.playerstats.v1.PlayerStatsService/GetPlayerHistory',
             dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryRequest.SerializeToString,
             dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.GetPlayerHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPlayer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dbd.playerstats.v1.PlayerStatsService/WatchPlayer',
+            dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.WatchPlayerRequest.SerializeToString,
+            dbd_dot_playerstats_dot_v1_dot_playerstats__pb2.WatchPlayerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,13 @@ class PlayerStatsServiceStub:
     the service made (requests and watches alike) and when each achievement was
     unlocked, from the store; it never calls Steam for the data.
     """
+    WatchPlayer: _grpc.UnaryStreamMultiCallable[_playerstats_pb2.WatchPlayerRequest, _playerstats_pb2.WatchPlayerResponse]
+    """WatchPlayer sends the player's current state, then what changes: stats that
+    differ from the previous look, each newly unlocked achievement, and a problem
+    when a look fails (the watch goes on). However many callers watch one
+    player, Steam is asked once per interval. The caller ends it by cancelling;
+    a stopping server ends it with UNAVAILABLE.
+    """
 
 @_typing.type_check_only
 class PlayerStatsServiceAsyncStub(PlayerStatsServiceStub):
@@ -93,6 +100,13 @@ class PlayerStatsServiceAsyncStub(PlayerStatsServiceStub):
     """GetPlayerHistory returns how the player's stats changed over the observations
     the service made (requests and watches alike) and when each achievement was
     unlocked, from the store; it never calls Steam for the data.
+    """
+    WatchPlayer: _aio.UnaryStreamMultiCallable[_playerstats_pb2.WatchPlayerRequest, _playerstats_pb2.WatchPlayerResponse]  # type: ignore[assignment]
+    """WatchPlayer sends the player's current state, then what changes: stats that
+    differ from the previous look, each newly unlocked achievement, and a problem
+    when a look fails (the watch goes on). However many callers watch one
+    player, Steam is asked once per interval. The caller ends it by cancelling;
+    a stopping server ends it with UNAVAILABLE.
     """
 
 class PlayerStatsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -151,6 +165,19 @@ class PlayerStatsServiceServicer(metaclass=_abc_1.ABCMeta):
         """GetPlayerHistory returns how the player's stats changed over the observations
         the service made (requests and watches alike) and when each achievement was
         unlocked, from the store; it never calls Steam for the data.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchPlayer(
+        self,
+        request: _playerstats_pb2.WatchPlayerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_playerstats_pb2.WatchPlayerResponse], _abc.AsyncIterator[_playerstats_pb2.WatchPlayerResponse]]:
+        """WatchPlayer sends the player's current state, then what changes: stats that
+        differ from the previous look, each newly unlocked achievement, and a problem
+        when a look fails (the watch goes on). However many callers watch one
+        player, Steam is asked once per interval. The caller ends it by cancelling;
+        a stopping server ends it with UNAVAILABLE.
         """
 
 def add_PlayerStatsServiceServicer_to_server(servicer: PlayerStatsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
