@@ -94,6 +94,11 @@ def resolve_request(player: str) -> playerstats_pb2.ResolvePlayerRequest:
     return playerstats_pb2.ResolvePlayerRequest(player=_player(player))
 
 
+def watch_request(player: str, interval: MaxAge = None) -> playerstats_pb2.WatchPlayerRequest:
+    """The WatchPlayer request: ``interval`` seconds or a timedelta (None: the server's default)."""
+    return playerstats_pb2.WatchPlayerRequest(player=_player(player), interval=_duration(interval))
+
+
 def history_request(
     player: str, stats: Sequence[str] = (), since: datetime | None = None
 ) -> playerstats_pb2.GetPlayerHistoryRequest:

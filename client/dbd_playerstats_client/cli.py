@@ -2,7 +2,8 @@
 
 Usage: ``playerstats [--target HOST:PORT] [--timeout S] [--max-age S] [--caller-id ID] [--json]
 [TLS options] {stream,get,resolve} PLAYER``, ``... lobby PLAYER [PLAYER ...]`` (up to 10) or
-``... history PLAYER [--stat NAME ...]`` (how the stats changed, and the unlock timeline, from the store).
+``... history PLAYER [--stat NAME ...]`` (how the stats changed, and the unlock timeline, from the store) or
+``... watch PLAYER [--interval S]`` (the state, then every change as the server sees it, until Ctrl-C).
 
 Output goes to stdout, one part at a time as it arrives, each part's first line prefixed by the
 milliseconds elapsed since the call started (and, for ``lobby``, by ``#INDEX``, the player's position
@@ -119,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("player", help=player_help)
     lobby = commands.add_parser("lobby", help="stream the parts of up to 10 players at once, as they arrive")
     lobby.add_argument("players", nargs="+", metavar="PLAYER", help=player_help)
+    watch = commands.add_parser("watch", help="print the player's state, then each change, until Ctrl-C")
+    watch.add_argument("player", help=player_help)
+    watch.add_argument("--interval", type=_positive_seconds, default=None, help="seconds between looks")
     history = commands.add_parser("history", help="how the player's stats changed, and when they unlocked what")
     history.add_argument("player", help=player_help)
     history.add_argument(
@@ -161,6 +165,9 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.command == "lobby":
             async for message in client.stream_lobby_stats(args.players, max_age=args.max_age):
                 _emit(args, message, render.render_lobby_message(message, now=_now()), started)
+        elif args.command == "watch":
+            async for event in client.watch_player(args.player, interval=args.interval):
+                _emit(args, event, render.render_watch_message(event, now=_now()), started)
         elif args.command == "history":
             history = await client.get_player_history(args.player, stats=args.stat)
             _emit(args, history, render.render_history_response(history), started)

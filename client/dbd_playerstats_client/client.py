@@ -171,6 +171,26 @@ class PlayerStatsClient:
                 metadata=self._policy.call_metadata(),
             )
 
+    async def watch_player(
+        self, player: str, *, interval: MaxAge = None
+    ) -> AsyncGenerator[playerstats_pb2.WatchPlayerResponse, None]:
+        """Yield the player's snapshot, then each change as the server sees it, until the loop is left.
+
+        ``interval`` (seconds or a timedelta): how often the server looks (raised to its minimum; None: its
+        default). No deadline: a watch lasts until it is cancelled (leave the loop and close the generator)
+        or the server stops (PlayerStatsError UNAVAILABLE SHUTTING_DOWN: watch again).
+
+        Raises:
+            PlayerStatsError: the watch could not start or ended.
+        """
+        call = self._stub.WatchPlayer(_calls.watch_request(player, interval), metadata=self._policy.call_metadata())
+        try:
+            with translate_rpc_errors():
+                async for message in call:
+                    yield message
+        finally:
+            call.cancel()
+
     async def get_player_history(
         self,
         player: str,
@@ -332,6 +352,21 @@ class PlayerStatsBlockingClient:
                 timeout=self._policy.unary_timeout(timeout),
                 metadata=self._policy.call_metadata(),
             )
+
+    def watch_player(
+        self, player: str, *, interval: MaxAge = None
+    ) -> Generator[playerstats_pb2.WatchPlayerResponse, None, None]:
+        """The events of a watch, as :meth:`PlayerStatsClient.watch_player`.
+
+        Raises:
+            PlayerStatsError: the watch could not start or ended.
+        """
+        call = self._stub.WatchPlayer(_calls.watch_request(player, interval), metadata=self._policy.call_metadata())
+        try:
+            with translate_rpc_errors():
+                yield from call
+        finally:
+            call.cancel()
 
     def get_player_history(
         self,

@@ -77,6 +77,27 @@ def render_get_response(response: playerstats_pb2.GetPlayerStatsResponse, *, now
     return stats + achievements
 
 
+def render_watch_message(message: playerstats_pb2.WatchPlayerResponse, *, now: datetime) -> list[str]:
+    """A watch event: the snapshot as `get` prints it, a change as ``changed  NAME before -> after``, an unlock,
+    or a problem's status line."""
+    event = message.WhichOneof("event")
+    if event == "snapshot":
+        return render_get_response(message.snapshot, now=now)
+    if event == "stats_changed":
+        deltas = message.stats_changed.deltas
+        return [f"changed  {d.name} {_number(d.before)} -> {_number(d.after)}" for d in deltas] or ["changed"]
+    if event == "unlocked":
+        unlock = message.unlocked
+        adept = ""
+        if unlock.character:
+            role = playerstats_pb2.Role.Name(unlock.role).removeprefix("ROLE_").lower()
+            adept = f" (adept: {unlock.character}, {role})"
+        return [f"unlocked  {unlock.achievement.display_name or unlock.achievement.api_name}{adept}"]
+    if event == "problem":
+        return [f"problem  {render_error(from_status(message.problem))}"]
+    return ["(empty message)"]
+
+
 def render_history_response(response: playerstats_pb2.GetPlayerHistoryResponse) -> list[str]:
     """One line per stat (``STAT  value@time -> value@time ...``), then one per unlock, oldest first."""
     lines = []

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -29,6 +32,7 @@ from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.domain.adepts import fallback_adepts
 from dbd_playerstats.sim import DEMO_STEAM_ID, FaultKind, RunningSimulator
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
+from dbd_playerstats_client import PlayerStatsClient
 from tests.support import error_details
 
 if TYPE_CHECKING:
@@ -171,3 +175,34 @@ async def test_a_caller_may_hold_a_limited_number_of_watches(serve: ServeFn, set
         assert (await replacement.next()).WhichOneof("event") == "snapshot", "a cancelled watch frees its slot"
         for watch in (held[1], other, replacement):
             watch.call.cancel()
+
+
+async def test_the_client_and_the_cli_watch(watching: tuple[RunningServer, AsyncStub], sim: RunningSimulator) -> None:
+    """`PlayerStatsClient.watch_player` yields the snapshot then the change; `playerstats watch demo` prints the
+    state, then a `changed  DBD_Escape a -> b` line as it happens, until it is stopped."""
+    server, _ = watching
+    target = f"127.0.0.1:{server.port}"
+    async with PlayerStatsClient(target, caller_id="client") as client:
+        events = aclosing(client.watch_player("demo", interval=1))
+        async with events as stream:
+            first = await anext(stream)
+            assert first.WhichOneof("event") == "snapshot"
+            before = escapes_of(first.snapshot.stats)
+            sim.state.override_stats(DEMO_STEAM_ID, {"DBD_Escape": before + 1})
+            changed = await anext(stream)
+            assert [(d.before, d.after) for d in changed.stats_changed.deltas] == [(before, before + 1)]
+    playerstats = str(Path(sys.executable).parent / "playerstats")
+    cli = await asyncio.create_subprocess_exec(
+        playerstats, "--target", target, "watch", "demo", "--interval", "1", stdout=asyncio.subprocess.PIPE
+    )
+    assert cli.stdout is not None
+    try:
+        lines = [await asyncio.wait_for(cli.stdout.readline(), EVENT_TIMEOUT_SECS)]
+        assert b"stats  " in lines[0], lines
+        sim.state.override_stats(DEMO_STEAM_ID, {"DBD_Escape": before + 2})
+        wanted = f"changed  DBD_Escape {before + 1} -> {before + 2}".encode()
+        while wanted not in lines[-1]:
+            lines.append(await asyncio.wait_for(cli.stdout.readline(), EVENT_TIMEOUT_SECS))
+    finally:
+        cli.terminate()
+        await cli.wait()
