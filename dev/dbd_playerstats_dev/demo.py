@@ -14,8 +14,9 @@ private profile from a Steam failure, which would hold the stats back until the 
 Then a whole lobby in one `StreamLobbyStats`: seven entries (`demo` already cached, one invalid, one never
 played, one named twice) whose parts come out as they are ready, a slow player last (the simulator holds its
 stats back a second), with the number of GetPlayerSummaries calls the lobby cost (one); and four of them again
-with ``--max-age 0``: live from Steam although cached. Last, `demo` plays a match (the simulator adds an escape),
-is asked live again, and `playerstats history demo --stat DBD_Escape` shows the change and the unlock timeline.
+with ``--max-age 0``: live from Steam although cached. Last, `playerstats watch demo` while demo plays a match
+(the simulator adds an escape): the snapshot, then the change the moment the server sees it; and
+`playerstats history demo --stat DBD_Escape` shows the change and the unlock timeline from the store.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ STARTUP_TIMEOUT_SECS = 30.0
 TRACE_WAIT_SECS = 5.0
 SLOW_PLAYER = "76561198100000043"
 HISTORY = ["history", "demo", "--stat", "DBD_Escape"]
+WATCH = ["watch", "demo", "--interval", "1"]
+WATCH_SNAPSHOT_LINES = 3
 LOBBY = ["fresh_player", "76561198100000042", SLOW_PLAYER, "demo", "never_played", "not a player!", "fresh_player"]
 
 
@@ -110,6 +113,25 @@ def _play_a_match(sim_url: str, steam_id: str) -> None:
     _admin(sim_url, "stats", {"steam_id": steam_id, "overrides": {"DBD_Escape": escapes + 1}})
 
 
+def _watch_a_match(cmd: Sequence[str], env: dict[str, str], sim_url: str) -> None:
+    """Run `playerstats watch`: its snapshot's first lines, then demo plays a match, then the change it prints."""
+    watch = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    assert watch.stdout is not None
+    try:
+        for _ in range(WATCH_SNAPSHOT_LINES):
+            print(watch.stdout.readline().rstrip(), flush=True)
+        print("   ... (the rest of the snapshot; now demo escapes once more)", flush=True)
+        _play_a_match(sim_url, DEMO_STEAM_ID)
+        for line in watch.stdout:
+            if "changed" in line or "unlocked" in line or "problem" in line:
+                print(line.rstrip(), flush=True)
+                if "changed" in line:
+                    break
+    finally:
+        watch.terminate()
+        watch.wait(timeout=10)
+
+
 def _print_trace(receiver: OtlpTraceReceiver, rpc_suffix: str) -> None:
     """Print the tree of the first trace whose root is `rpc_suffix`, once the server has exported it."""
     receiver.wait_for(lambda spans: find_trace(spans, rpc_suffix) is not None, TRACE_WAIT_SECS)
@@ -161,6 +183,7 @@ def _server_env(env: dict[str, str], sim_url: str, data_dir: str, traces_endpoin
         "STEAM_API_KEY": "sim-key",
         "PLAYERSTATS_LISTEN": "127.0.0.1:0",
         "PLAYERSTATS_HTTP_LISTEN": "127.0.0.1:0",  # the Connect (JSON/HTTP) face, for curl
+        "PLAYERSTATS_WATCH_MIN_INTERVAL_SECS": "1",  # the watch step looks every second
         "PLAYERSTATS_DATA_DIR": data_dir,
         "PLAYERSTATS_LOG_LEVEL": env.get("PLAYERSTATS_LOG_LEVEL", "WARNING"),
         # Traces only (the receiver has no metrics service), exported every 100 ms instead of 5 s.
@@ -184,18 +207,18 @@ def _run_steps(cli: list[str], env: dict[str, str], sim_url: str, receiver: Otlp
             ["lobby", *LOBBY],
         ),
         ("The same players, live from Steam although cached", ["--max-age", "0", "lobby", *LOBBY[:4]]),
-        ("demo plays a match (the simulator adds an escape); asked live again", ["--max-age", "0", "get", "demo"]),
+        ("Watching demo while it plays a match (the simulator adds an escape)", WATCH),
         ("How demo's escapes changed, and the unlock timeline, from the store", HISTORY),
     ]
     for index, (title, cmd) in enumerate(steps):
-        if cmd[-1] == "demo" and "get" in cmd:
-            _play_a_match(sim_url, DEMO_STEAM_ID)
         print(f"\n== {title}: playerstats {' '.join(cmd)}", flush=True)
         profiles_before = _admin(sim_url, "counts")["profile"]
         # One caller id per step: each step is a caller of its own, within the default per-caller quota.
         step = [*cli, "--caller-id", f"demo-step-{index}", *cmd]
         if cmd is HISTORY:
             _run_shown(step, env, limit=8, name="playerstats")
+        elif cmd is WATCH:
+            _watch_a_match(step, env, sim_url)
         else:
             subprocess.run(step, env=env, check=False)
         if index == 0:
