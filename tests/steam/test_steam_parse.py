@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import pytest
 
+from dbd_playerstats.steam import classify
 from dbd_playerstats.steam.errors import (
     SteamBadResponseError,
     SteamClientError,
@@ -276,3 +278,18 @@ def test_rate_limited_http_date_retry_after_is_positive() -> None:
         run("profile", 429, HTML, TOO_MANY_PAGE, {"Retry-After": when})
     assert caught.value.retry_after is not None
     assert 50 <= caught.value.retry_after <= 60
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"playerstats":{"stats":[{"name":"DBD_X","value":-9223372036854775809}]}}',
+        b'{"playerstats":{"stats":[{"name":"DBD_X","value":18446744073709551616}]}}',
+        b'\xef\xbb\xbf{"playerstats":{"stats":[{"name":"DBD_X","value":1}]}}',
+        b'{"playerstats":{"stats":[{"name":"DBD_X","value":1e400}]}}',
+    ],
+)
+def test_the_fast_json_decoder_gives_the_standard_librarys_result(body: bytes) -> None:
+    """Integers beyond 64 bits, a byte-order mark, a float out of range: what the standard library alone made
+    of the body (orjson is only a faster way to the same document)."""
+    assert classify._loads(body) == json.loads(body)

@@ -228,6 +228,7 @@ class _NotJson:
 
 
 _NOT_JSON: Final = _NotJson()
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -239,15 +240,18 @@ def _loads(body: bytes) -> object:
     """The JSON document in ``body``, or _NOT_JSON (bad encoding, syntax, NaN, too deep, too long a number).
 
     orjson first (a few times faster on the 282 achievements of an answer: issue 12's profile); whatever it
-    refuses (invalid JSON, but also integers beyond 64 bits, lone surrogates, nesting past 1,024 levels, other
+    refuses (invalid JSON, but also numbers out of float range, lone surrogates, a byte-order mark, other
     encodings than UTF-8) goes to the standard library, whose answer it always was, so the result is the same.
+    So does a body with a run of 19 or more digits: orjson turns integers beyond 64 bits into floats where the
+    standard library keeps them exact (and the stat parser refuses them), found by the parser's fuzz test.
     """
-    try:
-        fast: object = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        return fast
+    if _LONG_DIGITS.search(body) is None:
+        try:
+            fast: object = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return fast
     try:
         document: object = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
