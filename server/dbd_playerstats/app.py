@@ -37,6 +37,7 @@ from dbd_playerstats.upstream import ResilientUpstream, SharedState, SharedState
 from dbd_playerstats.upstream.events import KeyAccepted, KeyRefused, ResilienceEvent, ResilienceObserver
 from dbd_playerstats.upstream.policy import ResiliencePolicy
 from dbd_playerstats.upstream.protocol import Upstream
+from dbd_playerstats.upstream.watch_lease import WatchLeases
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,9 @@ async def build_server(
         fetcher = _open_fetcher(
             stack, settings, session=session, traced_upstream=traced_upstream, store=store, telemetry=telemetry
         )
-        server, health_servicer, servicer, quota = _assemble_server(stack, settings, fetcher, telemetry)
+        shares_watches = upstream.shared is not None and bool(settings.store.database_url)
+        leases = WatchLeases.of(upstream.shared) if upstream.shared is not None and shares_watches else None
+        server, health_servicer, servicer, quota = _assemble_server(stack, settings, fetcher, telemetry, leases)
         watches = servicer.watches
         port = await _listen(server, address, credentials)
         http = await _open_http_face(stack, settings, servicer, quota, telemetry)
@@ -228,7 +231,11 @@ def _open_fetcher(
 
 
 def _assemble_server(
-    stack: AsyncExitStack, settings: Settings, fetcher: PlayerFetcher, telemetry: Telemetry
+    stack: AsyncExitStack,
+    settings: Settings,
+    fetcher: PlayerFetcher,
+    telemetry: Telemetry,
+    leases: WatchLeases | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, PlayerStatsServicer, CallerQuotas | None]:
     """The grpc.aio server with its interceptors, limits, services, health, channelz and reflection (not yet
     bound), and the servicer and quota the Connect face shares with it."""
@@ -248,6 +255,7 @@ def _assemble_server(
         settings.watch,
         steam_budget_per_min=settings.resilience.rate_limit_per_min,
         look_timeout_secs=settings.resilience.overall_timeout_secs,
+        leases=leases,  # replicas with Redis and a shared store share the looks at a watched player
     )
     stack.push_async_callback(watches.close)  # a no-op once RunningServer.stop closed them
     servicer = PlayerStatsServicer(fetcher, watches, overall_timeout_secs=settings.resilience.overall_timeout_secs)

@@ -76,6 +76,18 @@ class PlayerParts:
             return None
         return await self._parts(stats, achievements, deadline)
 
+    async def from_store(self, steam_id: str, deadline: Deadline) -> StoredParts | None:
+        """Both parts as the store has them, whatever their age (None when either is missing or unreadable):
+        how a replica that does not lead a watched player's looks sees the look another replica made."""
+        store = self._fetcher.store
+        if store is None:
+            return None
+        stats = await store.load_stats(steam_id)
+        achievements = await store.load_achievements(steam_id) if stats is not None else None
+        if stats is None or achievements is None:
+            return None
+        return await self._parts(stats, achievements, deadline)
+
     def _young(self, stats: StatsSnapshot, achievements: StoredAchievements, max_age: float) -> bool:
         now = self._fetcher.clock()
         return all(_age_secs(now, at) < max_age for at in (stats.fetched_at, achievements.last_snapshot_at))

@@ -11,7 +11,13 @@ All polling together may spend at most PLAYERSTATS_WATCH_BUDGET_SHARE of RATE_LI
 calls: profile, stats, achievements): a token bucket of that rate paces the looks, so with many watched players
 intervals stretch instead of starving ordinary requests, and `observed_at` shows when each look was made. A
 caller may hold PLAYERSTATS_WATCH_MAX_PER_CALLER watches at once (WATCH_LIMIT_EXCEEDED beyond). `close` (server
-shutdown) ends every watch with SHUTTING_DOWN (UNAVAILABLE). Per replica: replicas do not share their pollers.
+shutdown) ends every watch with SHUTTING_DOWN (UNAVAILABLE).
+
+Across replicas (REDIS_URL with a shared store, DATABASE_URL): before each look a poller takes or renews its
+player's lease (`upstream/watch_lease.py`); the holder asks Steam, the others read that look from the store each
+interval (the holder's answers are saved there before its look ends), so the replicas ask Steam once per
+interval between them and their watchers see the same events, at most one interval later. Without the lease
+(no Redis, or Redis away) each replica looks for its own watchers.
 """
 
 from __future__ import annotations
@@ -31,15 +37,18 @@ from dbd_playerstats.domain.clock import UtcClock, utc_now
 from dbd_playerstats.domain.model import StatsPart
 from dbd_playerstats.errors import ServiceError, ShuttingDownError, WatchLimitExceededError
 from dbd_playerstats.service.fetcher import PlayerFetcher
+from dbd_playerstats.service.freshness import PlayerParts
 from dbd_playerstats.service.watch_events import Look, Problem, Snapshot, WatchEvent, changes
 from dbd_playerstats.steam.errors import SteamError
 from dbd_playerstats.upstream.deadline import Deadline
 from dbd_playerstats.upstream.policy import RateLimitPolicy
 from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket
+from dbd_playerstats.upstream.watch_lease import WatchLeases
 
 log = logging.getLogger(__name__)
 
 CALLS_PER_LOOK: Final = 3
+LEASE_INTERVALS: Final = 3  # a lease outlives its holder's looks by two intervals
 
 
 @dataclass(eq=False)
@@ -62,9 +71,12 @@ class Watches:
         *,
         steam_budget_per_min: float,
         look_timeout_secs: float,
+        leases: WatchLeases | None = None,
         clock: UtcClock = utc_now,
     ) -> None:
         self._fetcher = fetcher
+        self._leases = leases
+        self._stored = PlayerParts(fetcher)
         self._settings = settings
         self._look_timeout_secs = look_timeout_secs
         self._clock = clock
@@ -121,6 +133,20 @@ class Watches:
         reservation = self._looks.try_reserve(math.inf)
         if reservation.wait_secs > 0:
             await asyncio.sleep(reservation.wait_secs)
+
+    async def leads(self, steam_id: str, interval_secs: float) -> bool:
+        """Whether this replica makes the next look at `steam_id` (always, without shared leases)."""
+        if self._leases is None:
+            return True
+        return await self._leases.hold(steam_id, LEASE_INTERVALS * interval_secs)
+
+    async def stored_look(self, steam_id: str) -> Look | None:
+        """The look the leading replica made, as the shared store has it (None until there is one)."""
+        parts = await self._stored.from_store(steam_id, Deadline.after(self._look_timeout_secs))
+        if parts is None:
+            return None
+        stats, achievements = parts
+        return Look(stats.provenance.fetched_at, stats, achievements)
 
     async def look(self, steam_id: str) -> Look | Problem:
         """One live look at both parts; a failure is a Problem."""
@@ -188,10 +214,14 @@ class _Poller:
         loop = asyncio.get_running_loop()
         try:
             while self._watchers:
-                await self._watches.turn()
-                started = loop.time()
-                self._fan_out(await self._watches.look(self.steam_id))
                 interval = min((w.interval_secs for w in self._watchers), default=0.0)
+                started = loop.time()
+                if await self._watches.leads(self.steam_id, interval):
+                    await self._watches.turn()
+                    started = loop.time()
+                    self._fan_out(await self._watches.look(self.steam_id))
+                elif (stored := await self._watches.stored_look(self.steam_id)) is not None:
+                    self._fan_out(stored)
                 await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
         finally:
             self._watches.forget(self)
@@ -207,6 +237,8 @@ class _Poller:
         if result.achievements.achievements is None and self._last is not None:
             result = Look(result.at, result.stats, self._last.achievements)  # keep the last known unlocks
         if self._last is not None:
+            if result.at <= self._last.at:
+                return  # (a stored look) nothing newer than what the watchers have
             events.extend(changes(self._last, result))
         self._last = result
         for watcher in self._watchers:
@@ -218,4 +250,4 @@ class _Poller:
                 watcher.send(event)
 
 
-__all__ = ["CALLS_PER_LOOK", "Watches"]
+__all__ = ["CALLS_PER_LOOK", "LEASE_INTERVALS", "Watches"]

@@ -114,6 +114,8 @@ class SharedState:
         self.replicas = replicas
         self.fallback_policy = rate_limit.share(replicas)
         self._client = client
+        self.client = client  # for the other users of this Redis (the watch leases)
+        self.key_prefix = key_prefix
         self._retry_secs = retry_secs
         self._where = where
         self._clock = clock
