@@ -27,6 +27,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -40,9 +41,10 @@ from dbd_playerstats.service.fetcher import PlayerFetcher
 from dbd_playerstats.service.freshness import PlayerParts
 from dbd_playerstats.service.watch_events import Look, Problem, Snapshot, WatchEvent, changes
 from dbd_playerstats.steam.errors import SteamError
-from dbd_playerstats.upstream.deadline import Deadline
+from dbd_playerstats.upstream.deadline import Clock, Deadline
 from dbd_playerstats.upstream.policy import RateLimitPolicy
 from dbd_playerstats.upstream.ratelimit import InMemoryTokenBucket
+from dbd_playerstats.upstream.retry import Sleep
 from dbd_playerstats.upstream.watch_lease import WatchLeases
 
 log = logging.getLogger(__name__)
@@ -80,8 +82,7 @@ class Watches:
         self._settings = settings
         self._look_timeout_secs = look_timeout_secs
         self._clock = clock
-        looks_per_min = settings.budget_share * steam_budget_per_min / CALLS_PER_LOOK
-        self._looks = InMemoryTokenBucket(RateLimitPolicy(per_min=looks_per_min, burst=max(1, int(looks_per_min))))
+        self._pacer = LookPacer(settings.budget_share * steam_budget_per_min / CALLS_PER_LOOK)
         self._pollers: dict[str, _Poller] = {}
         self._per_caller: Counter[str] = Counter()
         self._closed = False
@@ -130,9 +131,7 @@ class Watches:
 
     async def turn(self) -> None:
         """Wait for the watches' share of the Steam budget to allow one more look."""
-        reservation = self._looks.try_reserve(math.inf)
-        if reservation.wait_secs > 0:
-            await asyncio.sleep(reservation.wait_secs)
+        await self._pacer.turn()
 
     async def leads(self, steam_id: str, interval_secs: float) -> bool:
         """Whether this replica makes the next look at `steam_id` (always, without shared leases)."""
@@ -173,6 +172,24 @@ class Watches:
     def forget(self, poller: _Poller) -> None:
         if self._pollers.get(poller.steam_id) is poller:
             del self._pollers[poller.steam_id]
+
+
+class LookPacer:
+    """The watches' share of the Steam budget, in looks: `looks_per_min` a minute, a minute's worth at once.
+
+    Every look takes a token, waiting for it when none is left (the looks queue in order: intervals stretch)."""
+
+    def __init__(self, looks_per_min: float, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        policy = RateLimitPolicy(per_min=looks_per_min, burst=max(1, int(looks_per_min)))
+        self._bucket = InMemoryTokenBucket(policy, clock=clock)
+        self._sleep = sleep
+
+    async def turn(self) -> float:
+        """Wait for this look's token; the seconds waited."""
+        reservation = self._bucket.try_reserve(math.inf)
+        if reservation.wait_secs > 0:
+            await self._sleep(reservation.wait_secs)
+        return max(0.0, reservation.wait_secs)
 
 
 class _Poller:
@@ -250,4 +267,4 @@ class _Poller:
                 watcher.send(event)
 
 
-__all__ = ["CALLS_PER_LOOK", "LEASE_INTERVALS", "Watches"]
+__all__ = ["CALLS_PER_LOOK", "LEASE_INTERVALS", "LookPacer", "Watches"]
