@@ -20,8 +20,7 @@ from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer, build_server
 from dbd_playerstats.config.settings import Secret, Settings
 from dbd_playerstats.sim import RunningSimulator, running_simulator
-from dbd_playerstats.store import StoreError
-from dbd_playerstats_dev.store_testing import temporary_schema
+from tests.support import postgres_schema
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -30,15 +29,8 @@ if TYPE_CHECKING:
 @pytest.fixture
 async def schema_url() -> AsyncIterator[str]:
     """A fresh schema of the test PostgreSQL (fails, never skips, when it is down)."""
-    schema = temporary_schema()
-    try:
-        url = await schema.__aenter__()
-    except StoreError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    async with postgres_schema() as url:
         yield url
-    finally:
-        await schema.__aexit__(None, None, None)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -24,6 +25,8 @@ from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.app import RunningServer
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.sim import RunningSimulator
+from dbd_playerstats.store import StoreError
+from dbd_playerstats_dev.store_testing import temporary_schema
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -194,3 +197,17 @@ async def server_process(env: dict[str, str], log: Path) -> AsyncIterator[tuple[
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A URL whose connections use a fresh schema of the test PostgreSQL; fails (never skips) when it is down."""
+    schema = temporary_schema()
+    try:
+        url = await schema.__aenter__()
+    except StoreError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield url
+    finally:
+        await schema.__aexit__(None, None, None)

@@ -28,8 +28,8 @@ from dbd_playerstats.sim import (
 )
 from dbd_playerstats.sim.fixtures import ACHIEVEMENTS, FIXED_PLAYERS
 from dbd_playerstats.steam.models import PlayerAchievement, PlayerSummary, StatValue, Visibility
-from dbd_playerstats.store import Decision, MergePolicy, Snapshot, StatsSnapshot, StoreError
-from dbd_playerstats_dev.store_testing import temporary_schema
+from dbd_playerstats.store import Decision, MergePolicy, Snapshot, StatsSnapshot
+from tests.support import postgres_schema
 
 if TYPE_CHECKING:
     from dbd.playerstats.v1.playerstats_pb2_grpc import PlayerStatsServiceAsyncStub as AsyncStub
@@ -80,15 +80,8 @@ async def any_backend(request: pytest.FixtureRequest, settings: Settings) -> Asy
     if request.param == "sqlite":
         yield settings
         return
-    schema = temporary_schema()
-    try:
-        url = await schema.__aenter__()
-    except StoreError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    async with postgres_schema() as url:
         yield replace(settings, store=replace(settings.store, database_url=Secret(url)))
-    finally:
-        await schema.__aexit__(None, None, None)
 
 
 async def test_key_path_merge_rollback_and_stored_copies(any_backend: Settings, sim: RunningSimulator) -> None:

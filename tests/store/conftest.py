@@ -5,29 +5,14 @@ PostgreSQL is never skipped: when it is down, the test fails with the reason and
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from dbd_playerstats.store import StoreError
 from dbd_playerstats.store.sql import SqlStore
-from dbd_playerstats_dev.store_testing import StoreBackend, postgres_backend, sqlite_backend, temporary_schema
-
-
-@contextlib.asynccontextmanager
-async def postgres_schema() -> AsyncIterator[str]:
-    """A URL whose connections use a fresh schema of the test PostgreSQL; fails (never skips) when it is down."""
-    schema = temporary_schema()
-    try:
-        url = await schema.__aenter__()
-    except StoreError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield url
-    finally:
-        await schema.__aexit__(None, None, None)
+from dbd_playerstats_dev.store_testing import StoreBackend, postgres_backend, sqlite_backend
+from tests.support import postgres_schema
 
 
 @pytest.fixture

@@ -127,26 +127,26 @@ async def _keys(request: web.Request, state: SimState) -> dict[str, list[str]]:
     return {"valid": sorted(state.valid_keys)}
 
 
-async def _achievements(request: web.Request, state: SimState) -> dict[str, Any]:
+async def _player_overrides(request: web.Request, what: str) -> tuple[str, dict[str, Any]]:
+    """`{"steam_id": ID, "overrides": {...}}` of a POST body, checked."""
     body = await _json_object(request)
     steam_id = body.get("steam_id")
     overrides = body.get("overrides")
     if not isinstance(steam_id, str) or not steam_id:
         raise _AdminError("steam_id must be a non-empty string")
     if not isinstance(overrides, dict):
-        raise _AdminError("overrides must be an object of api name -> unlock time or null")
+        raise _AdminError(f"overrides must be an object of {what}")
+    return steam_id, overrides
+
+
+async def _achievements(request: web.Request, state: SimState) -> dict[str, Any]:
+    steam_id, overrides = await _player_overrides(request, "api name -> unlock time or null")
     state.override_achievements(steam_id, overrides)
     return {"steam_id": steam_id, "overrides": len(state.achievement_overrides(steam_id))}
 
 
 async def _stats(request: web.Request, state: SimState) -> dict[str, Any]:
-    body = await _json_object(request)
-    steam_id = body.get("steam_id")
-    overrides = body.get("overrides")
-    if not isinstance(steam_id, str) or not steam_id:
-        raise _AdminError("steam_id must be a non-empty string")
-    if not isinstance(overrides, dict):
-        raise _AdminError("overrides must be an object of stat id -> number")
+    steam_id, overrides = await _player_overrides(request, "stat id -> number")
     state.override_stats(steam_id, overrides)
     return {"steam_id": steam_id, "overrides": len(state.stats_overrides(steam_id))}
 

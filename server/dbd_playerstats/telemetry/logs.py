@@ -50,12 +50,17 @@ class RedactingFilter(logging.Filter):
         for name, value in list(record.__dict__.items()):
             if name not in _RECORD_FIELDS and isinstance(value, str):
                 setattr(record, name, redact(value))
-        if not hasattr(record, "trace_id"):
-            context = trace.get_current_span().get_span_context()
-            if context.is_valid:
-                record.trace_id = trace.format_trace_id(context.trace_id)
-                record.span_id = trace.format_span_id(context.span_id)
+        _stamp_trace(record)
         return True
+
+
+def _stamp_trace(record: logging.LogRecord) -> None:
+    """trace_id / span_id of the span current where the record is made (unless the record has them)."""
+    if not hasattr(record, "trace_id"):
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = trace.format_trace_id(context.trace_id)
+            record.span_id = trace.format_span_id(context.span_id)
 
 
 class JsonFormatter(logging.Formatter):
@@ -94,11 +99,7 @@ class TraceStampFilter(logging.Filter):
     """Stamps the current span's ids on a record: done where the record is made, the span is known there only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "trace_id"):
-            context = trace.get_current_span().get_span_context()
-            if context.is_valid:
-                record.trace_id = trace.format_trace_id(context.trace_id)
-                record.span_id = trace.format_span_id(context.span_id)
+        _stamp_trace(record)
         return True
 
 
