@@ -213,8 +213,11 @@ class _Poller:
 
     def remove(self, watcher: _Watcher) -> None:
         self._watchers.discard(watcher)
-        if not self._watchers and self._task is not None:
-            self._task.cancel()
+        if not self._watchers:
+            # Forgotten at once: a watcher arriving while this task winds down gets a poller of its own.
+            self._watches.forget(self)
+            if self._task is not None:
+                self._task.cancel()
 
     def close(self) -> None:
         for watcher in self._watchers:
