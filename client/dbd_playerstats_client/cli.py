@@ -2,7 +2,7 @@
 
 Usage: ``playerstats [--target HOST:PORT] [--timeout S] [--max-age S] [--caller-id ID] [--json]
 [TLS options] {stream,get,resolve} PLAYER``, ``... lobby PLAYER [PLAYER ...]`` (up to 10) or
-``... history PLAYER [--stat NAME ...]`` (how the stats changed, and the unlock timeline, from the store) or
+``... history PLAYER [--stat NAME ...] [--since ISO]`` (how the stats changed, and the unlock timeline, from the store) or
 ``... watch PLAYER [--interval S]`` (the state, then every change as the server sees it, until Ctrl-C).
 
 Output goes to stdout, one part at a time as it arrives, each part's first line prefixed by the
@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--stat", action="append", default=[], metavar="NAME", help="raw stat name, e.g. DBD_Escape (repeatable)"
     )
+    history.add_argument(
+        "--since", type=_utc_time, default=None, metavar="ISO", help="only history from then on, e.g. 2026-12-01"
+    )
     return parser
 
 
@@ -139,6 +142,15 @@ def _positive_seconds(text: str) -> float:
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
     return value
+
+
+def _utc_time(text: str) -> datetime:
+    """An ISO 8601 date or time; without a zone it is UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _seconds_or_zero(text: str) -> float:
@@ -169,7 +181,7 @@ async def _run(args: argparse.Namespace) -> int:
             async for event in client.watch_player(args.player, interval=args.interval):
                 _emit(args, event, render.render_watch_message(event, now=_now()), started)
         elif args.command == "history":
-            history = await client.get_player_history(args.player, stats=args.stat)
+            history = await client.get_player_history(args.player, stats=args.stat, since=args.since)
             _emit(args, history, render.render_history_response(history), started)
         elif args.command == "get":
             response = await client.get_player_stats(args.player, max_age=args.max_age)

@@ -140,3 +140,6 @@ async def test_the_client_and_the_cli_show_the_history(
     escapes = int(history.series[0].points[0].value)
     assert f"DBD_Escape  {escapes}@" in out
     assert "unlocked  " in out
+    assert await asyncio.to_thread(cli.main, [*argv, "--since", "2999-01-01"]) == 0
+    assert "DBD_Escape  (no change recorded)" in capsys.readouterr().out, "--since cuts the history"
+    assert await asyncio.to_thread(cli.main, [*argv, "--since", "yesterday"]) == 2
