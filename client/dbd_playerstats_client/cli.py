@@ -2,7 +2,8 @@
 
 Usage: ``playerstats [--target HOST:PORT] [--timeout S] [--max-age S] [--caller-id ID] [--json]
 [TLS options] {stream,get,resolve} PLAYER``, ``... lobby PLAYER [PLAYER ...]`` (up to 10) or
-``... history PLAYER [--stat NAME ...] [--since ISO]`` (how the stats changed, and the unlock timeline, from the store) or
+``... history PLAYER [--stat NAME ...] [--since ISO]`` (how the stats changed, and the unlock timeline,
+from the store) or
 ``... watch PLAYER [--interval S]`` (the state, then every change as the server sees it, until Ctrl-C).
 
 Output goes to stdout, one part at a time as it arrives, each part's first line prefixed by the
