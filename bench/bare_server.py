@@ -9,9 +9,10 @@ once): the reference of row 5; StreamLobbyStats (not measured) fails the same wa
 no work per call beyond what grpc.aio does. Prints `bare-server listening on port N` once it accepts calls;
 SIGTERM or SIGINT stops it.
 
-`--server-interceptors` puts the real server's interceptor stack in front (telemetry as configured by the
-environment, off by default, with its JSON log line per RPC on stderr; the per-caller quota), built as
-`dbd_playerstats.app` builds it: what the server's unary throughput could be if its handler cost nothing.
+`--server-wrappers` registers it as the real server registers its servicer: each method behind the same wrappers
+(`dbd_playerstats.api.handlers`: metrics, the JSON log line per RPC on stderr, the per-caller quotas) and the
+same interceptors (telemetry as configured by the environment, off by default): what the server's unary
+throughput could be if its handler cost nothing. Both run on the server's event loop (uvloop where installed).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from grpc_status import rpc_status
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
-from dbd_playerstats.api.quota import quota_interceptor
+from dbd_playerstats.api.handlers import add_service
+from dbd_playerstats.api.quota import CallerQuotas
 from dbd_playerstats.api.status import to_rpc_status
-from dbd_playerstats.app import SERVICE_NAME
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.errors import CircuitOpenError
+from dbd_playerstats.main import run
 from dbd_playerstats.telemetry import Redactor, Telemetry, TelemetrySettings, configure_logging
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -82,22 +84,25 @@ class BareServicer(pb_grpc.PlayerStatsServiceServicer):
         yield pb.WatchPlayerResponse()  # pragma: no cover - abort always raises
 
 
-def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors of `dbd_playerstats.app.build_server`, from the environment, with its logging set up."""
+def wrapped_server(servicer: BareServicer) -> grpc.aio.Server:
+    """A server with `servicer` registered as `dbd_playerstats.app.build_server` registers the real one: each
+    method behind the same wrappers (`api.handlers`: metrics, log line, quotas) and the same interceptors
+    (telemetry from the environment, off by default), with its logging set up."""
     settings = Settings.from_env(os.environ)
     redactor = Redactor()
-    configure_logging(settings.server.log_level, redactor)
+    configure_logging(settings.server.log_level, redactor, background=True)
     telemetry = Telemetry.create(TelemetrySettings.from_env(os.environ), redactor=redactor)
-    limits = settings.limits
-    return [
-        *telemetry.server_interceptors(),
-        quota_interceptor(limits, service=SERVICE_NAME),
-    ]
+    server = grpc.aio.server(interceptors=telemetry.server_interceptors())
+    add_service(server, servicer, metrics=telemetry.metrics, quotas=CallerQuotas.from_settings(settings.limits))
+    return server
 
 
-async def serve(servicer: BareServicer, listen: str, *, intercepted: bool = False) -> None:
-    server = grpc.aio.server(interceptors=server_interceptors() if intercepted else None)
-    pb_grpc.add_PlayerStatsServiceServicer_to_server(servicer, server)
+async def serve(servicer: BareServicer, listen: str, *, wrapped: bool = False) -> None:
+    if wrapped:
+        server = wrapped_server(servicer)
+    else:
+        server = grpc.aio.server()
+        pb_grpc.add_PlayerStatsServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port(listen)
     await server.start()
     stop = asyncio.Event()
@@ -114,11 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--unary", type=Path, required=True, help="serialized GetPlayerStatsResponse")
     parser.add_argument("--stream", type=Path, nargs="+", required=True, help="serialized StreamPlayerStatsResponse")
     parser.add_argument("--listen", default="127.0.0.1:0", help="loopback address (default %(default)s)")
-    parser.add_argument("--server-interceptors", action="store_true", help="the real server's interceptors in front")
+    parser.add_argument("--server-wrappers", action="store_true", help="the real server's method wrappers around it")
     args = parser.parse_args(argv)
     unary = pb.GetPlayerStatsResponse.FromString(args.unary.read_bytes())
     stream = [pb.StreamPlayerStatsResponse.FromString(path.read_bytes()) for path in args.stream]
-    asyncio.run(serve(BareServicer(unary, stream), args.listen, intercepted=args.server_interceptors))
+    run(serve(BareServicer(unary, stream), args.listen, wrapped=args.server_wrappers))  # the server's event loop
     return 0
 
 

@@ -9,7 +9,7 @@ in-process breaker and budget, telemetry off) except for what the benchmark must
 the breaker stays open long enough for row 5 (`CB_RESET_TIMEOUT_SECS`). `--env NAME=VALUE` changes more.
 
 Row order: 1+2 (distinct players: cache misses; then one repeated player), 3 (h2load unary, then Python aio
-streams, each against the real server and the bare one; then the bare one behind the server's interceptors),
+streams, each against the real server and the bare one; then the bare one behind the server's method wrappers),
 4 (Zipf mix), the profiles of rows 1-3 when not met (py-spy; for 1-2 also a traced server's critical path),
 5 (breaker opened with scripted 503s, then fail-fast calls; its profile while still open), 6 (server B).
 """

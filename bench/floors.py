@@ -92,13 +92,13 @@ async def capture(run: Run, stubs: list[Stub], player: str) -> Capture:
 
 
 async def start_bare(run: Run, canned: Capture, *, intercepted: bool = False) -> tuple[Proc, str]:
-    """The bare servicer; `intercepted`: behind the real server's interceptors, in the server's environment."""
+    """The bare servicer; `intercepted`: behind the real server's method wrappers, in the server's environment."""
     cmd = [sys.executable, "-m", "bench.bare_server", "--unary", str(canned.unary), "--stream"]
     cmd += [str(path) for path in canned.stream]
     env = server_env(run.config, run.sim.base_url, run.workdir / "data-bare") if intercepted else dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     if intercepted:
-        cmd.append("--server-interceptors")
+        cmd.append("--server-wrappers")
     name = "bare-intercepted" if intercepted else "bare"
     proc, match = await start(
         name,

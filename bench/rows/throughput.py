@@ -149,7 +149,7 @@ def throughput_row(config: Config, got: Versus, wrapped_u: Measured) -> Row:
         f"unary {unary_ratio:.2f} ({got.real_u.rps:,.0f} vs {got.bare_u.rps:,.0f} RPC/s, {got.unary_driver}); "
         f"stream {stream_ratio:.2f} ({got.real_s.rps:,.0f} vs {got.bare_s.rps:,.0f} streams/s, Python aio)",
         "bare grpc.aio servicer returning the captured response, same machine, same driver; the same servicer "
-        f"behind the server's interceptors alone reaches {wrapped_ratio:.2f} (unary)",
+        f"behind the server's method wrappers alone reaches {wrapped_ratio:.2f} (unary)",
         f"unary ≥ {GOAL_UNARY_RATIO:g}, stream ≥ {GOAL_STREAM_RATIO:g}",
         unary_ratio >= GOAL_UNARY_RATIO and stream_ratio >= GOAL_STREAM_RATIO and checks,
         [
@@ -158,9 +158,9 @@ def throughput_row(config: Config, got: Versus, wrapped_u: Measured) -> Row:
             f"{config.stream_concurrency} concurrent calls over {config.stream_channels} channels",
             f"unary, server: {got.real_u.text}",
             f"unary, bare: {got.bare_u.text}",
-            f"unary, the bare servicer behind the server's own interceptors (telemetry as configured: off; the "
+            f"unary, the bare servicer behind the server's own method wrappers (telemetry as configured: off; the "
             f"JSON log line per RPC; the quota, off): {wrapped_u.text}; that is "
-            f"{wrapped_ratio:.2f} of bare, the ceiling of the unary ratio while the interceptors stay as they are",
+            f"{wrapped_ratio:.2f} of bare, the ceiling of the unary ratio while the wrappers stay as they are",
             f"stream, server: {got.real_s.text}",
             f"stream, bare: {got.bare_s.text}",
             f"Steam calls made by the server during the runs: {got.upstream_u} (unary), {got.upstream_s} (stream)"
@@ -171,7 +171,7 @@ def throughput_row(config: Config, got: Versus, wrapped_u: Measured) -> Row:
 
 async def row_throughput(run: Run, server: Proc, target: str, player: str, canned: Capture) -> Row:
     got = await _versus_bare(run, server, target, player, canned)
-    run.log("row 3: the same unary load on the bare servicer behind the server's interceptors")
+    run.log("row 3: the same unary load on the bare servicer behind the server's method wrappers")
     tool = find_tool("h2load")
     wrapped, wrapped_target = await start_bare(run, canned, intercepted=True)
     try:

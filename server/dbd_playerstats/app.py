@@ -21,10 +21,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
 from dbd_playerstats.api.connect_http import ConnectHttpServer, start_connect_http
+from dbd_playerstats.api.handlers import add_service
 from dbd_playerstats.api.listener import max_concurrent_rpcs, server_credentials, server_options
-from dbd_playerstats.api.quota import CallerQuotas, quota_interceptor
+from dbd_playerstats.api.quota import CallerQuotas
 from dbd_playerstats.api.servicer import PlayerStatsServicer
 from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.config.settings import Settings
@@ -237,15 +237,12 @@ def _assemble_server(
     telemetry: Telemetry,
     leases: WatchLeases | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, PlayerStatsServicer, CallerQuotas | None]:
-    """The grpc.aio server with its interceptors, limits, services, health, channelz and reflection (not yet
-    bound), and the servicer and quota the Connect face shares with it."""
+    """The grpc.aio server with its limits, services (each method wrapped once: metrics, log line, quotas),
+    health, channelz and reflection (not yet bound), and the servicer and quotas the Connect face shares."""
     limits = settings.limits
-    quota = quota_interceptor(limits, service=SERVICE_NAME)
+    quotas = CallerQuotas.from_settings(limits)
     server = grpc.aio.server(
-        interceptors=[
-            *telemetry.server_interceptors(),  # SERVER span, RPC metrics and log line; health excluded
-            quota,  # per-caller quota, innermost: it runs after any telemetry interceptor placed before it
-        ],
+        interceptors=telemetry.server_interceptors(),  # the SERVER span's, only while tracing; health excluded
         options=server_options(limits),
         maximum_concurrent_rpcs=max_concurrent_rpcs(limits),
     )
@@ -259,13 +256,13 @@ def _assemble_server(
     )
     stack.push_async_callback(watches.close)  # a no-op once RunningServer.stop closed them
     servicer = PlayerStatsServicer(fetcher, watches, overall_timeout_secs=settings.resilience.overall_timeout_secs)
-    pb_grpc.add_PlayerStatsServiceServicer_to_server(servicer, server)
+    add_service(server, servicer, metrics=telemetry.metrics, quotas=quotas)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     channelz.add_channelz_servicer(server)  # live channel, server and socket counters for grpcurl
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection((SERVICE_NAME, health_name, CHANNELZ_SERVICE, reflection.SERVICE_NAME), server)
-    return server, health_servicer, servicer, quota.quotas
+    return server, health_servicer, servicer, quotas
 
 
 async def _open_http_face(

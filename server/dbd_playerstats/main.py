@@ -56,6 +56,13 @@ def run(main_coroutine: Coroutine[Any, Any, None]) -> None:
         runner.run(main_coroutine)
 
 
+def _fail(message: str) -> None:
+    """The one line a failed start ends with: after every log line still queued (the log is written by a thread)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    print(f"playerstats-server: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; configuration errors print one line naming the setting and exit 2."""
     del argv  # configuration comes from the environment only
@@ -81,14 +88,14 @@ def _run_server(settings: Settings, telemetry_settings: TelemetrySettings, redac
     try:
         telemetry = Telemetry.create(telemetry_settings, redactor=redactor)
     except OSError as exc:  # the Prometheus port is taken
-        print(f"playerstats-server: cannot serve PLAYERSTATS_METRICS_PORT: {exc}", file=sys.stderr)
+        _fail(f"cannot serve PLAYERSTATS_METRICS_PORT: {exc}")
         return 1
     trace.set_tracer_provider(telemetry.tracer_provider)
     metrics.set_meter_provider(telemetry.meter_provider)
     try:
         run(serve(settings, telemetry))
     except OSError as exc:
-        print(f"playerstats-server: {exc}", file=sys.stderr)
+        _fail(str(exc))
         return 1
     finally:
         telemetry.shutdown()  # flushes spans and metrics still waiting for export

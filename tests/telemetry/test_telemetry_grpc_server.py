@@ -1,4 +1,4 @@
-"""The server interceptors settle rpc.grpc.status_code and the span status for endings without context.abort."""
+"""The method wrappers settle rpc.grpc.status_code and the span status for endings without context.abort."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from opentelemetry.trace import StatusCode
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd.playerstats.v1 import playerstats_pb2_grpc as pb_grpc
+from dbd_playerstats.api.handlers import add_service
 from dbd_playerstats.telemetry import Telemetry
-from dbd_playerstats.telemetry.grpc_server import RpcInterceptor
 from dbd_playerstats_dev.captured_telemetry import CapturedTelemetry
 from tests.support import until
 
@@ -67,7 +67,7 @@ def captured() -> Iterator[CapturedTelemetry]:
 @pytest.fixture
 async def stub(captured: CapturedTelemetry) -> AsyncIterator[AsyncStub]:
     server = grpc.aio.server(interceptors=captured.telemetry.server_interceptors())
-    pb_grpc.add_PlayerStatsServiceServicer_to_server(Misbehaving(), server)
+    add_service(server, Misbehaving(), metrics=captured.telemetry.metrics, quotas=None)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
@@ -136,17 +136,16 @@ async def test_stream_messages_are_events_and_rpc_is_measured_and_logged(
     assert fields["duration_ms"] >= 0
 
 
-def test_without_tracing_only_the_rpc_interceptor_is_installed() -> None:
-    """Telemetry off: no OpenTelemetry server interceptor (no span would be kept); the RPC log/metric one stays."""
+def test_without_tracing_no_interceptor_is_installed() -> None:
+    """Telemetry off: no interceptor at all (no span would be kept); the RPC log/metric wrappers are per method."""
     disabled = Telemetry.disabled()
     try:
         interceptors = disabled.server_interceptors()
     finally:
         disabled.shutdown()
-    assert [type(i) for i in interceptors] == [RpcInterceptor]
+    assert interceptors == []
 
 
-def test_with_tracing_both_interceptors_are_installed(captured: CapturedTelemetry) -> None:
+def test_with_tracing_only_the_opentelemetry_interceptor_is_installed(captured: CapturedTelemetry) -> None:
     interceptors = captured.telemetry.server_interceptors()
-    assert len(interceptors) == 2
-    assert isinstance(interceptors[-1], RpcInterceptor)
+    assert [type(i).__module__.split(".")[:3] for i in interceptors] == [["opentelemetry", "instrumentation", "grpc"]]

@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from dbd_playerstats.telemetry import Redactor, Telemetry, configure_logging
+from dbd_playerstats.telemetry.logs import access_line
 
 SECRET = "LogLeakCanary9876543210"
 
@@ -92,3 +93,66 @@ def test_background_logging_writes_the_same_lines_from_a_thread_and_flushes_on_c
     assert SECRET not in line
     assert record["message"].endswith("in a span")
     assert record["trace_id"] == trace_id
+
+
+def rpc_lines(*, background: bool) -> list[dict[str, object]]:
+    """The JSON lines of two RPCs' log lines (one inside a span, one with the secret as its player), written
+    through the server's handler (`background`: the access-line fast path) or a plain one (a log record)."""
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    handler = configure_logging("INFO", Redactor([SECRET]), stream=buffer, background=background)
+    rpc = logging.getLogger("dbd_playerstats.rpc")
+    try:
+        with TracerProvider().get_tracer("test").start_as_current_span("rpc"):
+            access_line(rpc, "GetPlayerStats", "OK", 0.0123456, "demo")
+        access_line(rpc, "StreamPlayerStats", "NOT_FOUND", 1.5, f"https://x/?key={SECRET}")
+        access_line(rpc, "ResolvePlayer", "OK", 0.001, None)
+        handler.close()
+    finally:
+        root.removeHandler(handler)
+        for saved in saved_handlers:
+            root.addHandler(saved)
+        root.setLevel(saved_level)
+    assert SECRET not in buffer.getvalue()
+    parsed = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    for line in parsed:
+        del line["time"]  # made a few microseconds apart
+        line.pop("trace_id", None)  # of different spans
+        line.pop("span_id", None)
+    return parsed
+
+
+def test_the_rpc_line_of_the_fast_path_is_the_records_line() -> None:
+    """The server's RPC lines skip the log record (issue 12) but not one field of its JSON line."""
+    fast, plain = rpc_lines(background=True), rpc_lines(background=False)
+    assert fast == plain
+    assert plain[0] == {
+        "level": "INFO",
+        "logger": "dbd_playerstats.rpc",
+        "message": "GetPlayerStats OK 12.3ms",
+        "rpc_method": "GetPlayerStats",
+        "grpc_code": "OK",
+        "duration_ms": 12.346,
+        "player": "demo",
+    }
+    assert plain[1]["player"] == "https://x/?key=REDACTED"
+    assert "player" not in plain[2]
+
+
+def test_the_rpc_line_carries_the_ids_of_its_span_and_respects_the_level() -> None:
+    buffer = io.StringIO()
+    handler = configure_logging("WARNING", Redactor([SECRET]), stream=buffer, background=True)
+    rpc = logging.getLogger("dbd_playerstats.rpc")
+    try:
+        access_line(rpc, "GetPlayerStats", "OK", 0.01, "quiet")
+        logging.getLogger().setLevel(logging.INFO)
+        with TracerProvider().get_tracer("test").start_as_current_span("rpc") as span:
+            access_line(rpc, "GetPlayerStats", "OK", 0.01, "heard")
+            context = span.get_span_context()
+        handler.close()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    (line,) = [json.loads(text) for text in buffer.getvalue().splitlines()]
+    assert line["player"] == "heard"
+    assert (line["trace_id"], line["span_id"]) == (format(context.trace_id, "032x"), format(context.span_id, "016x"))

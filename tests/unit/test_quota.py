@@ -12,11 +12,9 @@ from dbd_playerstats.api.quota import (
     MAX_CALLER_CHARS,
     CallerAccount,
     CallerQuota,
-    CallerQuotaInterceptor,
     CallerQuotas,
     caller_of,
     peer_host,
-    quota_interceptor,
 )
 from dbd_playerstats.config.settings import LimitsSettings
 from dbd_playerstats.errors import CallerQuotaExceededError
@@ -205,26 +203,10 @@ def test_peer_host_drops_the_port(peer: str, host: str) -> None:
     assert peer_host(peer) == host
 
 
-class Details:
-    def __init__(self, method: str) -> None:
-        self.method = method
-        self.invocation_metadata: tuple[tuple[str, str], ...] = ()
-
-
-async def test_interceptor_leaves_other_services_and_a_disabled_quota_alone() -> None:
-    """Health/reflection handlers and every handler under a disabled quota pass through untouched."""
-    handler: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(lambda request, _: request)
-
-    async def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
-        return handler
-
-    enabled = CallerQuotaInterceptor(CallerQuotas(CallerQuota(1, 1), None), service="pkg.Svc")
-    disabled = quota_interceptor(LimitsSettings(caller_quota_per_min=0, caller_rpc_per_min=0), service="pkg.Svc")
-    assert disabled.quotas is None
-    health = cast("grpc.HandlerCallDetails", Details("/grpc.health.v1.Health/Check"))
-    ours = cast("grpc.HandlerCallDetails", Details("/pkg.Svc/Get"))
-    assert await enabled.intercept_service(continuation, health) is handler
-    assert await disabled.intercept_service(continuation, ours) is handler
-    guarded = await enabled.intercept_service(continuation, ours)
-    assert guarded is not handler
-    assert await enabled.intercept_service(continuation, ours) is guarded, "built once per method, not per call"
+def test_disabled_quotas_are_none() -> None:
+    """Both quotas at 0: no quota object at all, so the method wrappers call the servicer directly."""
+    assert CallerQuotas.from_settings(LimitsSettings(caller_quota_per_min=0, caller_rpc_per_min=0)) is None
+    only_rpcs = CallerQuotas.from_settings(LimitsSettings(caller_quota_per_min=0, caller_rpc_per_min=60))
+    assert only_rpcs is not None
+    assert only_rpcs.steam_calls is None
+    assert only_rpcs.rpcs is not None

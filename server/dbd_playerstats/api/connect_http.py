@@ -44,11 +44,12 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
 from dbd_playerstats.api.connect_context import AbortError, ConnectServicerContext
-from dbd_playerstats.api.quota import CallerQuotas, guard_stream, guard_unary
+from dbd_playerstats.api.handlers import behavior
+from dbd_playerstats.api.quota import CallerQuotas
 from dbd_playerstats.api.servicer import PlayerStatsServicer
 from dbd_playerstats.config.settings import Settings
 from dbd_playerstats.telemetry import Telemetry
-from dbd_playerstats.telemetry.grpc_server import SERVER_ERROR_CODES, MeteredRpc
+from dbd_playerstats.telemetry.grpc_server import SERVER_ERROR_CODES
 
 if TYPE_CHECKING:
     from connectrpc._server_shared import EndpointServerStream, EndpointUnary
@@ -98,22 +99,15 @@ class ConnectCalls:
         endpoints: dict[str, AnyEndpoint] = {}
         for method in SERVICE.methods:
             info = method_info(method)
-            handler = getattr(self._servicer, method.name)
-            metered = MeteredRpc(self._telemetry.metrics, SERVICE.full_name, method.name, system=RPC_SYSTEM)
+            call = behavior(
+                self._servicer, method, metrics=self._telemetry.metrics, quotas=self._quota, system=RPC_SYSTEM
+            )
             path = f"/{SERVICE.full_name}/{method.name}"
             if method.server_streaming:
-                guarded = metered.streaming(self._guarded(handler, streaming=True))
-                endpoints[path] = Endpoint.server_stream(info, self._stream(path, guarded))
+                endpoints[path] = Endpoint.server_stream(info, self._stream(path, call))
             else:
-                endpoints[path] = Endpoint.unary(info, self._unary(path, metered.unary(self._guarded(handler))))
+                endpoints[path] = Endpoint.unary(info, self._unary(path, call))
         return endpoints
-
-    def _guarded(self, handler: Behavior, *, streaming: bool = False) -> Behavior:
-        """`handler` behind the caller quotas (the gRPC interceptor's guards): a call refused never reaches the
-        servicer, and the caller pays for the Steam calls of one admitted."""
-        if self._quota is None:
-            return handler
-        return guard_stream(self._quota, handler) if streaming else guard_unary(self._quota, handler)
 
     def _unary(self, path: str, call: Behavior) -> Callable[[Any, RequestContext[Any, Any]], Awaitable[Any]]:
         async def unary(request: Any, ctx: RequestContext[Any, Any]) -> Any:

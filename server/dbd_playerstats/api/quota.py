@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import Token
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import grpc
@@ -213,57 +213,6 @@ class CallerAccount:
         self._admitted = True
 
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the stubs
-
-
-class CallerQuotaInterceptor(grpc.aio.ServerInterceptor):
-    """Applies CallerQuotas to every unary-request method under `service` (health and reflection are exempt).
-
-    It wraps the method's handler because only the ServicerContext knows the peer and its certificate; the
-    rejection is a rich status via `status.abort`, like every other error of the service, and the payer of the
-    request's Steam calls is set in the handler's context (`upstream.spend`). Append it after the telemetry
-    interceptor so that rejected calls still get their span.
-    """
-
-    def __init__(self, quotas: CallerQuotas | None, *, service: str) -> None:
-        self.quotas = quotas
-        self._prefix = f"/{service}/"
-        # method path -> (the handler, its guarded twin): built once per method, not once per call.
-        self._guarded: dict[str, tuple[Handler, Handler]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        path = handler_call_details.method
-        if self.quotas is None or handler is None or not path.startswith(self._prefix):
-            return handler
-        kept = self._guarded.get(path)
-        if kept is not None and kept[0] is handler:
-            return kept[1]
-        guarded = self._guard(self.quotas, handler)
-        self._guarded[path] = (handler, guarded)
-        return guarded
-
-    @staticmethod
-    def _guard(quotas: CallerQuotas, handler: Handler) -> Handler:
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                guard_unary(quotas, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                guard_stream(quotas, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # client-streaming methods: none in this service
-
-
 async def _admit(quotas: CallerQuotas, context: Context) -> Token[Payer | None]:
     """Charge the RPC and make its caller the payer of its Steam calls; abort when the caller has no RPC token."""
     try:
@@ -275,7 +224,7 @@ async def _admit(quotas: CallerQuotas, context: Context) -> Token[Payer | None]:
 
 
 def guard_unary(quotas: CallerQuotas, behavior: Callable[..., Any]) -> Callable[[Any, Context], Awaitable[Any]]:
-    """`behavior` behind the quotas (the gRPC interceptor and the Connect face share it)."""
+    """`behavior` behind the quotas (`api.handlers` applies it to each method, for gRPC and the Connect face)."""
 
     async def guarded(request: Any, context: Context) -> Any:
         token = await _admit(quotas, context)
@@ -301,22 +250,15 @@ def guard_stream(quotas: CallerQuotas, behavior: Callable[..., Any]) -> Callable
     return guarded
 
 
-def quota_interceptor(limits: LimitsSettings, *, service: str) -> CallerQuotaInterceptor:
-    """The interceptor for the settings' quotas: a pass-through when both are disabled (`0`)."""
-    return CallerQuotaInterceptor(CallerQuotas.from_settings(limits), service=service)
-
-
 __all__ = [
     "CALLER_ID_METADATA_KEY",
     "MAX_CALLER_CHARS",
     "MAX_TRACKED_CALLERS",
     "CallerAccount",
     "CallerQuota",
-    "CallerQuotaInterceptor",
     "CallerQuotas",
     "caller_of",
     "guard_stream",
     "guard_unary",
     "peer_host",
-    "quota_interceptor",
 ]

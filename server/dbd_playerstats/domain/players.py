@@ -7,6 +7,7 @@ steamcommunity.com `/profiles/<id>` or `/id/<vanity>` URL (scheme and `www.` opt
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -60,8 +61,13 @@ def normalise_steam_id(raw: str) -> SteamId:
     return SteamId(str(normalised))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_player(raw: str) -> PlayerRef:
-    """Classify the `player` field; raise InvalidPlayerError with a message fit for the caller."""
+    """Classify the `player` field; raise InvalidPlayerError with a message fit for the caller.
+
+    Pure, so its answers are kept for the players asked most (a request parses its field twice, and a cache
+    hit costs little else); errors are not kept, so invalid input cannot fill the cache.
+    """
     text = raw.strip()
     if not text:
         raise InvalidPlayerError("player is empty: give a SteamID64, a vanity name or a profile URL")

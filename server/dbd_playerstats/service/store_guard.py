@@ -68,6 +68,8 @@ class StoreGuard:
     async def settled(self, write: asyncio.Future[T], what: str) -> T | None:
         """The result of a background `write`, waited for at most the store timeout; None when it is not done by
         then (it goes on: durable once the store answers)."""
+        if write.done():  # a cache hit's: settled long ago, nothing to wait for (the same result or exception)
+            return write.result()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._timeout_secs):
                 return await asyncio.shield(write)

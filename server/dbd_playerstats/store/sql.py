@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from dbd_playerstats.domain.achievements import UnlockState
 from dbd_playerstats.domain.merge import (
@@ -39,6 +39,8 @@ from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
 from dbd_playerstats.store import history
 from dbd_playerstats.store.base import AuditRow, StatsSnapshot, StoreError
 from dbd_playerstats.store.migrations import LATEST_VERSION, Dialect, SchemaTooNewError, apply_migrations
+
+T = TypeVar("T")
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -140,38 +142,23 @@ class SqlStore(ABC):
             rows = await tx.fetch(SELECT_VERSIONS)
         return [int(row[0]) for row in rows]
 
+    async def _write(self, body: Callable[[Tx], Awaitable[T]], *, lock_player: str | None = None) -> T:
+        """`body` in a write transaction, committed before this returns (rolled back if it raises).
+
+        Its own transaction here; a backend may run concurrent writes in one shared transaction instead, each
+        isolated by a savepoint (SQLite's group commit, `SqliteStore._write`)."""
+        async with self._transaction(lock_player=lock_player) as tx:
+            return await body(tx)
+
     async def merge_achievements(
         self, steam_id: str, snapshot: Snapshot, policy: MergePolicy, *, now: datetime | None = None
     ) -> MergeResult:
-        now = now if now is not None else datetime.now(UTC)
-        async with self._transaction(lock_player=steam_id) as tx:
-            stored = await _load_achievements(tx, steam_id)
-            result = merge(stored, snapshot, policy, now=now)
-            if result.decision.accepted and result.state is not None:
-                await tx.execute(UPSERT_PLAYER, steam_id, to_us(result.state.last_snapshot_at), to_us(now))
-                if result.changed:
-                    await tx.executemany(
-                        UPSERT_ACHIEVEMENT,
-                        [_achievement_row(steam_id, name, state) for name, state in sorted(result.changed.items())],
-                    )
-                    before = stored.states if stored is not None else {}
-                    await history.record_unlocks(
-                        tx, steam_id, before, result.changed, seen_at_us=to_us(now), to_us=to_us
-                    )
-            counts = result.counts
-            await tx.execute(
-                INSERT_AUDIT,
-                steam_id,
-                to_us(now),
-                to_us(snapshot.fetched_at),
-                result.decision.value,
-                counts.new_unlocks,
-                counts.rollbacks,
-                counts.earlier_times,
-                counts.snapshot_size,
-                result.reason,
-            )
-        return result
+        at = now if now is not None else datetime.now(UTC)
+
+        async def body(tx: Tx) -> MergeResult:
+            return await _merge_in(tx, steam_id, snapshot, policy, now=at)
+
+        return await self._write(body, lock_player=steam_id)
 
     async def load_achievements(self, steam_id: str) -> StoredAchievements | None:
         async with self._transaction(write=False) as tx:
@@ -179,11 +166,14 @@ class SqlStore(ABC):
 
     async def save_stats(self, steam_id: str, snapshot: StatsSnapshot) -> bool:
         profile_json, stats_json = encode_stats(snapshot)
-        async with self._transaction() as tx:
+
+        async def body(tx: Tx) -> bool:
             written = await tx.fetch(UPSERT_STATS, steam_id, to_us(snapshot.fetched_at), profile_json, stats_json)
             if written:
                 await history.record_stats(tx, steam_id, to_us(snapshot.fetched_at), snapshot.stats)
-        return bool(written)
+            return bool(written)
+
+        return await self._write(body)
 
     async def load_history(self, steam_id: str, *, since: datetime | None = None) -> history.History:
         async with self._transaction(write=False) as tx:
@@ -220,6 +210,35 @@ _TABLE_EXISTS: Final[dict[Dialect, str]] = {
     Dialect.SQLITE: "SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1",
     Dialect.POSTGRES: "SELECT to_regclass($1)::text WHERE to_regclass($1) IS NOT NULL",
 }
+
+
+async def _merge_in(tx: Tx, steam_id: str, snapshot: Snapshot, policy: MergePolicy, *, now: datetime) -> MergeResult:
+    """The merge transaction's statements (module docstring), inside `tx`, which holds the player's lock."""
+    stored = await _load_achievements(tx, steam_id)
+    result = merge(stored, snapshot, policy, now=now)
+    if result.decision.accepted and result.state is not None:
+        await tx.execute(UPSERT_PLAYER, steam_id, to_us(result.state.last_snapshot_at), to_us(now))
+        if result.changed:
+            await tx.executemany(
+                UPSERT_ACHIEVEMENT,
+                [_achievement_row(steam_id, name, state) for name, state in sorted(result.changed.items())],
+            )
+            before = stored.states if stored is not None else {}
+            await history.record_unlocks(tx, steam_id, before, result.changed, seen_at_us=to_us(now), to_us=to_us)
+    counts = result.counts
+    await tx.execute(
+        INSERT_AUDIT,
+        steam_id,
+        to_us(now),
+        to_us(snapshot.fetched_at),
+        result.decision.value,
+        counts.new_unlocks,
+        counts.rollbacks,
+        counts.earlier_times,
+        counts.snapshot_size,
+        result.reason,
+    )
+    return result
 
 
 async def _load_achievements(tx: Tx, steam_id: str) -> StoredAchievements | None:

@@ -9,6 +9,11 @@ Durability and concurrency:
   stored state is read: two processes (or two store instances) merging the same player run one after the other,
   and the second one reads what the first committed. A busy database is waited for up to `busy_timeout_secs`.
 - Reads run in a deferred transaction: a consistent snapshot that never blocks writers (WAL).
+- Group commit: the writes (merges, stats saves) that are waiting when the connection comes free share one
+  transaction, each inside its own savepoint, so one write failing rolls back only itself. Each writer is
+  answered only after the shared COMMIT returned: as durable as a transaction of its own, for one fsync per
+  group instead of one per write (issue 12: at 32 cold players at once, the merges' commits queued behind each
+  other on the one connection, most of the whole stream's time over the floor).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import aiosqlite
 
@@ -26,8 +32,12 @@ from dbd_playerstats.store.base import StoreError
 from dbd_playerstats.store.migrations import Dialect
 from dbd_playerstats.store.sql import SqlStore, Tx, sqlite_placeholders
 
+T = TypeVar("T")
+
 SQLITE_FILENAME: Final = "playerstats.sqlite3"
 DEFAULT_BUSY_TIMEOUT_SECS: Final = 30.0
+MAX_GROUP: Final = 64
+"""Writes per shared transaction at most: bounds how long one group holds the database's write lock."""
 
 
 @contextlib.contextmanager
@@ -67,6 +77,10 @@ class SqliteStore(SqlStore):
         self._conn: aiosqlite.Connection | None = conn
         self._lock = asyncio.Lock()
         self.path = path
+        self._waiting: list[_Write[Any]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self.groups_committed = 0
+        """Shared write transactions committed so far (each holding one or more writes)."""
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout_secs: float = DEFAULT_BUSY_TIMEOUT_SECS) -> SqliteStore:
@@ -105,6 +119,53 @@ class SqliteStore(SqlStore):
     def _migration_transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         return self._begin("BEGIN IMMEDIATE")
 
+    async def _write(self, body: Callable[[Tx], Awaitable[T]], *, lock_player: str | None = None) -> T:
+        """`body` in the next group commit (module docstring); its result once that group's COMMIT returned.
+
+        A writer cancelled before its group starts is left out; once started, its body runs to the end."""
+        del lock_player  # BEGIN IMMEDIATE: one writer at a time for the whole database
+        write: _Write[T] = _Write(body, asyncio.get_running_loop().create_future())
+        self._waiting.append(write)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.ensure_future(self._commit_waiting())
+        return await write.done
+
+    async def _commit_waiting(self) -> None:
+        while self._waiting:
+            group = [write for write in self._waiting[:MAX_GROUP] if not write.done.done()]
+            del self._waiting[:MAX_GROUP]
+            if group:
+                await self._commit_group(group)
+
+    async def _commit_group(self, group: list[_Write[Any]]) -> None:
+        outcomes: list[tuple[_Write[Any], BaseException | None, object]] = []
+        try:
+            async with self._begin("BEGIN IMMEDIATE") as tx:
+                for write in group:
+                    await tx.execute("SAVEPOINT playerstats_write")
+                    try:
+                        result = await write.body(tx)
+                    except Exception as exc:  # this write only: the others go on
+                        await tx.execute("ROLLBACK TO playerstats_write")
+                        await tx.execute("RELEASE playerstats_write")
+                        outcomes.append((write, exc, None))
+                    else:
+                        await tx.execute("RELEASE playerstats_write")
+                        outcomes.append((write, None, result))
+        except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: nothing of the group was stored
+            for write in group:
+                if not write.done.done():
+                    write.done.set_exception(exc)
+            return
+        self.groups_committed += 1
+        for write, error, result in outcomes:
+            if write.done.done():
+                continue
+            if error is not None:
+                write.done.set_exception(error)
+            else:
+                write.done.set_result(result)
+
     @contextlib.asynccontextmanager
     async def _begin(self, begin: str) -> AsyncIterator[Tx]:
         async with self._lock:
@@ -122,11 +183,22 @@ class SqliteStore(SqlStore):
                 raise
 
     async def close(self) -> None:
+        if self._committer is not None:
+            with contextlib.suppress(BaseException):
+                await self._committer  # the writes already waiting are committed first
         async with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
                 with _translated("close"):
                     await conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Write(Generic[T]):
+    """A write waiting for its group: its statements and the future its writer awaits."""
+
+    body: Callable[[Tx], Awaitable[T]]
+    done: asyncio.Future[T]
 
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_SECS", "SQLITE_FILENAME", "SqliteStore"]

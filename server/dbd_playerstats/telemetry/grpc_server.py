@@ -1,10 +1,13 @@
-"""The RPC side of telemetry: two grpc.aio server interceptors, the health service left alone.
+"""The RPC side of telemetry: the SERVER span (a library's interceptor) and `MeteredRpc` around each method.
 
-1. opentelemetry-instrumentation-grpc's aio interceptor (outer) opens the SERVER span, continuing the caller's
-   trace from W3C ``traceparent`` metadata, and sees ``context.abort`` (as `status.abort` uses it) to set
+1. opentelemetry-instrumentation-grpc's aio interceptor opens the SERVER span, continuing the caller's trace
+   from W3C ``traceparent`` metadata, and sees ``context.abort`` (as `status.abort` uses it) to set
    ``rpc.grpc.status_code`` and the span status (ERROR for UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
-   UNAVAILABLE, DATA_LOSS; unset for the caller's errors such as FAILED_PRECONDITION).
-2. `RpcInterceptor` (inner, so it runs inside that span) covers what the first one does not:
+   UNAVAILABLE, DATA_LOSS; unset for the caller's errors such as FAILED_PRECONDITION). It is installed only
+   while spans are exported: with tracing off every span would be non-recording, and an interceptor costs
+   throughput on every call for nothing.
+2. `MeteredRpc` wraps each method of the service once, at registration (`api.handlers`), so it runs inside that
+   span and covers what the interceptor does not:
 
    - the paths that end without ``context.abort``: cancellation by the client (CANCELLED), the caller's
      deadline passing (DEADLINE_EXCEEDED, ERROR) and an exception escaping the handler (UNKNOWN, ERROR); the
@@ -16,15 +19,10 @@
      player);
    - the RPC's `Metrics` made current for `dbd_playerstats.telemetry.recording`.
 
-Only with tracing on (a span exporter configured) is the first one installed: with tracing off every span would
-be non-recording, and the interceptor costs a quarter of the cache-hit throughput for nothing. `RpcInterceptor`
-always runs (its span work is skipped on a non-recording span); its wrappers are built once per method.
-
-The health service (``grpc.health.v1.Health``) passes through both untouched: its ``Watch`` writes with
+The health service (``grpc.health.v1.Health``) is neither wrapped nor traced: its ``Watch`` writes with
 ``context.write`` and breaks when wrapped, and health checks every few seconds are noise in traces and logs.
-Handlers must be async functions or async generators (the servicer's are). `MeteredRpc` is the per-method part
-of `RpcInterceptor`; the Connect face (`api.connect_http`) wraps its calls in it too, so both protocols are
-measured and logged alike.
+Handlers must be async functions or async generators (the servicer's are). The Connect face
+(`api.connect_http`) wraps its calls in `MeteredRpc` too, so both protocols are measured and logged alike.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ from opentelemetry.instrumentation.grpc.filters import health_check, negate
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
 from dbd_playerstats.errors import RpcAborted
+from dbd_playerstats.telemetry.logs import access_line
 from dbd_playerstats.telemetry.metrics import Metrics
 from dbd_playerstats.telemetry.recording import metrics_scope, rpc_outcome
 
@@ -50,7 +49,6 @@ log = logging.getLogger("dbd_playerstats.rpc")
 RPC_GRPC_STATUS_CODE: Final = "rpc.grpc.status_code"
 MAX_LOGGED_PLAYER_CHARS: Final = 128
 """The `player` field is caller input (up to a whole message in size): log lines keep only its start."""
-EXCLUDED_SERVICES: Final = ("grpc.health.v1.Health",)
 # gRPC server codes that make a SERVER span ERROR (OpenTelemetry semantic conventions for gRPC).
 SERVER_ERROR_CODES: Final = frozenset(
     {
@@ -64,78 +62,17 @@ SERVER_ERROR_CODES: Final = frozenset(
 )
 
 Context = grpc.aio.ServicerContext[Any, Any]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]]
 
 
-def is_traced(details: grpc.HandlerCallDetails) -> bool:
-    """Whether an RPC gets telemetry: every service but the excluded ones (health)."""
-    service = details.method.lstrip("/").split("/", 1)[0]
-    return service not in EXCLUDED_SERVICES
-
-
-def server_interceptors(
-    *, tracer_provider: TracerProvider, metrics: Metrics, tracing: bool = True
-) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors for ``grpc.aio.server(interceptors=...)``, outermost first.
-
-    `tracing` False (no span is ever exported) leaves the OpenTelemetry interceptor out: it would open a
-    non-recording span and proxy the servicer context on every call for nothing (a quarter of the cache-hit
-    throughput). `RpcInterceptor` stays: the status code, the duration metric and the log line do not need spans.
-    """
-    rpc = RpcInterceptor(metrics)
+def server_interceptors(*, tracer_provider: TracerProvider, tracing: bool = True) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors for ``grpc.aio.server(interceptors=...)``: the SERVER span's, while `tracing` (spans are
+    exported; health excluded), else none."""
     if not tracing:
-        return [rpc]
+        return []
     otel: grpc.aio.ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
         tracer_provider=tracer_provider, filter_=negate(health_check())
     )
-    return [otel, rpc]
-
-
-class RpcInterceptor(grpc.aio.ServerInterceptor):
-    """Status codes for every ending, stream message events, the RPC duration metric and log line."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-        # method path -> (the handler wrapped, its wrapper): wrappers are built once per method, not per call.
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
-
-    async def intercept_service(self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails) -> Any:
-        """Wrap the handler of every traced RPC."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        path = handler_call_details.method
-        kept = self._wrapped.get(path)
-        if kept is not None and kept[0] is handler:
-            return kept[1]
-        wrapped = self._wrap(handler, handler_call_details) if is_traced(handler_call_details) else handler
-        self._wrapped[path] = (handler, wrapped)
-        return wrapped
-
-    def _wrap(self, handler: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
-        service, _, method = handler_call_details.method.lstrip("/").partition("/")
-        rpc = MeteredRpc(self._metrics, service, method)
-        if handler.response_streaming:
-            behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
-            factory = (
-                grpc.stream_stream_rpc_method_handler
-                if handler.request_streaming
-                else grpc.unary_stream_rpc_method_handler
-            )
-            return factory(
-                rpc.streaming(behavior),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
-        factory = (
-            grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
-        )
-        return factory(
-            rpc.unary(behavior),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    return [otel]
 
 
 class MeteredRpc:
@@ -208,17 +145,12 @@ class MeteredRpc:
             reason=(reason or code.name) if failed else "",
         )
         player = getattr(request, "player", None)
-        log.info(
-            "%s %s %.1fms",
+        access_line(
+            log,
             self._method,
             code.name,
-            duration * 1000,
-            extra={
-                "rpc_method": self._method,
-                "grpc_code": code.name,
-                "duration_ms": round(duration * 1000, 3),
-                "player": player[:MAX_LOGGED_PLAYER_CHARS] if isinstance(player, str) else None,
-            },
+            duration,
+            player[:MAX_LOGGED_PLAYER_CHARS] if isinstance(player, str) else None,
         )
 
 
@@ -264,10 +196,7 @@ def _settle(span: Span, context: Context, exc: BaseException) -> grpc.StatusCode
 
 
 __all__ = [
-    "EXCLUDED_SERVICES",
     "SERVER_ERROR_CODES",
     "MeteredRpc",
-    "RpcInterceptor",
-    "is_traced",
     "server_interceptors",
 ]

@@ -204,9 +204,9 @@ class Telemetry:
     # -- the parts build_server plugs in ---------------------------------------------------------------------
 
     def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
-        """For ``grpc.aio.server(interceptors=...)``: SERVER spans (only while tracing), RPC metrics and log lines
-        (health excluded)."""
-        return server_interceptors(tracer_provider=self.tracer_provider, metrics=self.metrics, tracing=self.tracing)
+        """For ``grpc.aio.server(interceptors=...)``: SERVER spans, only while tracing (health excluded); the RPC
+        metrics and log lines are `MeteredRpc`'s, applied at registration (`api.handlers`)."""
+        return server_interceptors(tracer_provider=self.tracer_provider, tracing=self.tracing)
 
     def aiohttp_trace_configs(self) -> list[aiohttp.TraceConfig]:
         """For the Steam ``aiohttp.ClientSession(trace_configs=...)``: a CLIENT span per HTTP attempt.

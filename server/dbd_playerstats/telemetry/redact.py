@@ -32,6 +32,8 @@ MIN_SECRET_LENGTH: Final = 4
 
 _QUERY_KEY: Final = re.compile(r"(?i)([?&;]key=)[^&#\s\"'<>]*")
 _MAPPING_KEY: Final = re.compile(r"(?i)(['\"]key['\"]\s*:\s*['\"])[^'\"]*")
+_ANY_KEY: Final = re.compile(r"(?i)key")
+"""Both patterns above need the word: text without it (most log fields) skips them."""
 _ABORT_EXCEPTION: Final = "AbortError"
 
 
@@ -58,6 +60,8 @@ class Redactor:
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, PLACEHOLDER)
+        if _ANY_KEY.search(value) is None:
+            return value
         value = _QUERY_KEY.sub(rf"\g<1>{PLACEHOLDER}", value)
         return _MAPPING_KEY.sub(rf"\g<1>{PLACEHOLDER}", value)
 
