@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 PACKAGE = ROOT / "server" / "dbd_playerstats"
 GRPC_FACE = {
+    "api/handlers.py",
     "api/healthcheck.py",
     "api/listener.py",
     "api/quota.py",
