@@ -46,19 +46,39 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
     async def StreamPlayerStats(
         self, request: pb.StreamPlayerStatsRequest, context: Context
     ) -> AsyncIterator[pb.StreamPlayerStatsResponse]:
-        async for part in self._parts.stream(request.player, self._deadline(context), max_age_of(request)):
-            yield stream_response(part)
+        max_age = max_age_of(request)
+        kept = self._fetcher.kept(request.player) if max_age is None else None
+        messages = kept.response("stream") if kept is not None else None
+        if messages is not None:  # served whole from what is kept: the same two messages as last time
+            for message in messages:
+                yield message
+            return
+        sent = []
+        async for part in self._parts.stream(request.player, self._deadline(context), max_age):
+            message = stream_response(part)
+            sent.append(message)
+            yield message
+        if kept is not None and kept.same_as(self._fetcher.kept(request.player)):
+            kept.keep("stream", tuple(sent))
 
     @unary_errors
     async def GetPlayerStats(self, request: pb.GetPlayerStatsRequest, context: Context) -> pb.GetPlayerStatsResponse:
+        max_age = max_age_of(request)
+        kept = self._fetcher.kept(request.player) if max_age is None else None
+        response = kept.response("get") if kept is not None else None
+        if response is not None:  # served whole from what is kept: the same message as last time
+            return response  # type: ignore[no-any-return]
         stats: StatsPart | None = None
         achievements: AchievementsPart | None = None
-        async for part in self._parts.stream(request.player, self._deadline(context), max_age_of(request)):
+        async for part in self._parts.stream(request.player, self._deadline(context), max_age):
             if isinstance(part, StatsPart):
                 stats = part
             else:
                 achievements = part
-        return get_response(stats, achievements)
+        response = get_response(stats, achievements)
+        if kept is not None and kept.same_as(self._fetcher.kept(request.player)):
+            kept.keep("get", response)
+        return response
 
     @unary_errors
     async def ResolvePlayer(self, request: pb.ResolvePlayerRequest, context: Context) -> pb.ResolvePlayerResponse:

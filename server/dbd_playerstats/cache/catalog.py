@@ -91,15 +91,28 @@ class RefreshingValue(Generic[T]):
         """Whether a load is running now."""
         return self._loading is not None and not self._loading.done()
 
+    def held(self) -> Cached[T] | None:
+        """The value held now, starting its background refresh when due, as `get` does, but recording no lookup
+        (None before the first successful load: `get` would wait for a load)."""
+        current = self._current
+        if current is not None:
+            self._refresh_when_due()
+        return current
+
+    def _refresh_when_due(self) -> float:
+        """Start the background refresh when it is due; the held value's age in seconds."""
+        now = self._clock()
+        age_secs = now - self._loaded_at
+        if now >= self._due_at and not self.refreshing:
+            self._start_load(detached=True)
+            record_event("cache.refresh", cache=self.name, age_s=round(age_secs, 3))
+        return age_secs
+
     async def get(self, deadline: Deadline) -> Cached[T]:
         """The value held (starting its background refresh when due), else the result of a shared load."""
         current = self._current
         if current is not None:
-            now = self._clock()
-            age_secs = now - self._loaded_at
-            if now >= self._due_at and not self.refreshing:
-                self._start_load(detached=True)
-                record_event("cache.refresh", cache=self.name, age_s=round(age_secs, 3))
+            age_secs = self._refresh_when_due()
             record_cache_lookup(self.name, hit=True, age_s=round(age_secs, 3), stale=age_secs >= self._ttl_secs)
             return current
         if self._ttl_secs > 0:

@@ -148,8 +148,9 @@ class SharedFetch(Generic[V, W]):
         self._clock = clock
         self._flights: dict[str, Flight] = {}
         self._max_entries = max_entries
-        # When each kept answer was fetched, for `kept(key, max_age)` (async-lru cannot be peeked without a call).
-        self._fetched_at: OrderedDict[str, datetime] = OrderedDict()
+        # The last answer of each key, for `kept(key, max_age)` and `kept_answer` (async-lru cannot be peeked
+        # without a call); it is the kept one exactly while async-lru holds the key and no fetch is in flight.
+        self._answers: OrderedDict[str, Answer[V, W]] = OrderedDict()
         self._error_ttl_secs = error_ttl_secs
         # Answers about the player (an exception whose kind the player is to blame for), and when they came.
         self._failures: OrderedDict[str, tuple[BaseException, datetime]] = OrderedDict()
@@ -166,8 +167,15 @@ class SharedFetch(Generic[V, W]):
             return False
         if max_age is None:
             return True
-        fetched_at = self._fetched_at.get(key)  # None only past its bound: then "not young enough" (re-asked)
-        return fetched_at is not None and (self._clock() - fetched_at).total_seconds() < max_age
+        answer = self._answers.get(key)  # None only past its bound: then "not young enough" (re-asked)
+        return answer is not None and (self._clock() - answer.fetched_at).total_seconds() < max_age
+
+    def kept_answer(self, key: str) -> Answer[V, W] | None:
+        """The answer a `get(key)` would serve from the cache now, without a call, a wait or a lookup recorded
+        (None when it would not serve a kept one). Unlike `get`, it does not refresh the key's LRU position."""
+        if key in self._flights or key in self._failures or not self._lru.cache_contains(key):
+            return None
+        return self._answers.get(key)
 
     async def get(
         self, key: str, deadline: Deadline, *, observe: bool = True, max_age: float | None = None
@@ -216,11 +224,11 @@ class SharedFetch(Generic[V, W]):
         while len(self._failures) > self._max_entries:
             self._failures.popitem(last=False)
 
-    def _note_fetched_at(self, key: str, fetched_at: datetime) -> None:
-        self._fetched_at[key] = fetched_at
-        self._fetched_at.move_to_end(key)
-        while len(self._fetched_at) > self._max_entries:
-            self._fetched_at.popitem(last=False)
+    def _note_answer(self, key: str, answer: Answer[V, W]) -> None:
+        self._answers[key] = answer
+        self._answers.move_to_end(key)
+        while len(self._answers) > self._max_entries:
+            self._answers.popitem(last=False)
 
     def _age_secs(self, answer: Answer[V, W]) -> float:
         return (self._clock() - answer.fetched_at).total_seconds()
@@ -281,7 +289,7 @@ class SharedFetch(Generic[V, W]):
             raise
         else:
             self._failures.pop(key, None)
-            self._note_fetched_at(key, answer.fetched_at)
+            self._note_answer(key, answer)
             return answer
         finally:
             if self._flights.get(key) is flight:

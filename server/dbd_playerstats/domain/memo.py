@@ -31,16 +31,29 @@ class Memo:
     def get(self, name: str, inputs: tuple[object, ...], derive: Callable[[], T]) -> T:
         """The value kept as `name` if it was derived from the very same `inputs`, else `derive()` (kept)."""
         entry = self._entries.get(name)
-        if entry is not None:
-            kept_inputs, value = entry
-            if len(kept_inputs) == len(inputs) and all(a is b for a, b in zip(kept_inputs, inputs, strict=True)):
-                return value  # type: ignore[no-any-return]
+        if entry is not None and _same(entry[0], inputs):
+            return entry[1]  # type: ignore[no-any-return]
         value = derive()
         self._entries[name] = (inputs, value)
         return value
 
+    def peek(self, name: str, inputs: tuple[object, ...]) -> object | None:
+        """The value kept as `name` if it was derived from the very same `inputs`, else None (nothing derived)."""
+        entry = self._entries.get(name)
+        if entry is not None and _same(entry[0], inputs):
+            return entry[1]  # type: ignore[no-any-return]
+        return None
+
+    def put(self, name: str, inputs: tuple[object, ...], value: object) -> None:
+        """Keep `value` as `name`, derived from `inputs` (replacing what was kept under that name)."""
+        self._entries[name] = (inputs, value)
+
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _same(kept: tuple[object, ...], inputs: tuple[object, ...]) -> bool:
+    return len(kept) == len(inputs) and all(a is b for a, b in zip(kept, inputs, strict=True))
 
 
 class LastOf(Generic[T]):

@@ -17,6 +17,7 @@ from opentelemetry.trace import Tracer
 from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.config.settings import CacheSettings, StoreSettings
 from dbd_playerstats.domain.clock import UtcClock, utc_now
+from dbd_playerstats.service.kept import KeptRequest, kept_request
 from dbd_playerstats.service.parts import PartBuilder
 from dbd_playerstats.service.retention import HistoryPruner
 from dbd_playerstats.service.steam_calls import SteamCalls
@@ -103,6 +104,11 @@ class PlayerFetcher:
             max_age=max_age,
             stand_in=stand_in,
         )
+
+    def kept(self, player: str) -> KeptRequest | None:
+        """What a request for `player` without `max_age` would be served from now, if only kept answers; its
+        response is kept with them (`dbd_playerstats.service.kept`)."""
+        return kept_request(player, self._calls, self._catalog, with_store=self._guard is not None)
 
     async def resolve_id(self, player: str, deadline: Deadline) -> str:
         """The normalised SteamID64 the `player` field names (one vanity call when it is a name not kept)."""

@@ -42,7 +42,7 @@ from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 from dbd_playerstats.errors import RpcAborted
 from dbd_playerstats.telemetry.logs import access_line
 from dbd_playerstats.telemetry.metrics import Metrics
-from dbd_playerstats.telemetry.recording import metrics_scope, rpc_outcome
+from dbd_playerstats.telemetry.recording import RpcScope
 
 log = logging.getLogger("dbd_playerstats.rpc")
 
@@ -93,7 +93,7 @@ class MeteredRpc:
             span = trace.get_current_span()
             started = time.perf_counter()
             code = grpc.StatusCode.OK
-            with metrics_scope(self._metrics), rpc_outcome() as outcome:
+            with RpcScope(self._metrics) as outcome:
                 try:
                     response = await behavior(request, context)
                 except BaseException as exc:
@@ -113,7 +113,7 @@ class MeteredRpc:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             sent = 0
-            with metrics_scope(self._metrics), rpc_outcome() as outcome:
+            with RpcScope(self._metrics) as outcome:
                 try:
                     async for message in behavior(request, context):
                         sent += 1
