@@ -219,6 +219,7 @@ def _open_fetcher(
         history_retention_days=settings.store.history_retention_days,
         cache=settings.cache,
         tracer=telemetry.tracer,  # the coalesced.wait spans
+        traced=telemetry.tracing,
     )
 
     async def close_fetcher() -> None:

@@ -41,7 +41,8 @@ class PlayerFetcher:
     served when Steam is down; `store_timeout_secs` bounds each wait for the store; `history_retention_days`
     is how long history is kept (pruned by `start_background`'s loop); `cache` sets the TTLs and
     bounds of the per-player caches (None: the defaults; the catalog has its own); `tracer` makes the
-    ``coalesced.wait`` spans (None: none); `clock` gives the wall-clock UTC time (fetch times, merge times, ages).
+    ``coalesced.wait`` spans (None: none); `clock` gives the wall-clock UTC time (fetch times, merge times, ages);
+    `traced` False (no span is ever exported) spares `kept` its look at the current span.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class PlayerFetcher:
         cache: CacheSettings | None = None,
         tracer: Tracer | None = None,
         clock: UtcClock = utc_now,
+        traced: bool = True,
     ) -> None:
         policy = merge_policy if merge_policy is not None else MergePolicy()
         self._upstream = upstream
@@ -86,6 +88,7 @@ class PlayerFetcher:
         self.store = self._guard
         self._pruner = HistoryPruner(self._guard, history_retention_days) if self._guard is not None else None
         self.catalog = catalog
+        self.traced = traced  # spans may be exported: a request whose span records is never served by `kept`
         self.clock = clock
 
     def stream(
@@ -108,7 +111,7 @@ class PlayerFetcher:
     def kept(self, player: str) -> KeptRequest | None:
         """What a request for `player` without `max_age` would be served from now, if only kept answers; its
         response is kept with them (`dbd_playerstats.service.kept`)."""
-        return kept_request(player, self._calls, self._catalog, with_store=self._guard is not None)
+        return kept_request(player, self._calls, self._catalog, with_store=self._guard is not None, traced=self.traced)
 
     async def resolve_id(self, player: str, deadline: Deadline) -> str:
         """The normalised SteamID64 the `player` field names (one vanity call when it is a name not kept)."""

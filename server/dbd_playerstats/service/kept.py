@@ -18,7 +18,6 @@ A request served here counts its cache hits as the long way would; it does not m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -33,19 +32,28 @@ from dbd_playerstats.telemetry.recording import record_cache_hits
 
 _LOOKUPS: Final = ("stats", "profile", "achievements", "schema", "rarity")
 _VANITY_LOOKUPS: Final = ("vanity", *_LOOKUPS)
+_NAMES: Final = {"get": "kept_response:get", "stream": "kept_response:stream"}
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class KeptRequest:
-    """What one request would be served from now (`sources`, by identity), and where its response is kept."""
+    """What one request would be served from now (`sources`, by identity), and where its response is kept.
 
-    achievements: Answer[Any, Any]
-    sources: tuple[object, ...]
-    lookups: tuple[str, ...]
+    The store writes of those answers are checked only when a response is kept: a response kept for these very
+    sources was built after the writes finished (a finished write stays finished, its result the same)."""
+
+    __slots__ = ("achievements", "lookups", "sources", "with_store")
+
+    def __init__(
+        self, achievements: Answer[Any, Any], sources: tuple[object, ...], lookups: tuple[str, ...], with_store: bool
+    ) -> None:
+        self.achievements = achievements
+        self.sources = sources
+        self.lookups = lookups
+        self.with_store = with_store
 
     def response(self, kind: str) -> Any | None:
         """The response of `kind` built from exactly these sources, its cache hits counted; else None."""
-        response = self.achievements.memo.peek(f"kept_response:{kind}", self.sources)
+        response = self.achievements.memo.peek(_NAMES[kind], self.sources)
         if response is not None:
             record_cache_hits(self.lookups)
         return response
@@ -54,14 +62,22 @@ class KeptRequest:
         return other is not None and other.achievements is self.achievements and _same(other.sources, self.sources)
 
     def keep(self, kind: str, response: object) -> None:
-        """Keep `response`, built the long way from these sources, to be served by `response(kind)`."""
-        self.achievements.memo.put(f"kept_response:{kind}", self.sources, response)
+        """Keep `response`, built the long way from these sources, to be served by `response(kind)`; not kept
+        while a store write of the answers is unfinished or failed, or the merge was not accepted."""
+        stats = self.sources[0]
+        assert isinstance(stats, Answer)
+        if self.with_store and not (_written(stats) and _written(self.achievements) and _accepted(self.achievements)):
+            return
+        self.achievements.memo.put(_NAMES[kind], self.sources, response)
 
 
-def kept_request(player: str, calls: SteamCalls, catalog: Catalog, *, with_store: bool) -> KeptRequest | None:
+def kept_request(
+    player: str, calls: SteamCalls, catalog: Catalog, *, with_store: bool, traced: bool
+) -> KeptRequest | None:
     """What a request for `player` without `max_age` would be served from now, if only kept answers (module
-    docstring); else None. `with_store`: the answers' store writes must have finished."""
-    if trace.get_current_span().is_recording():
+    docstring); else None. `with_store`: the answers' store writes must have finished; `traced`: spans may be
+    exported (then a request whose span records takes the long way)."""
+    if traced and trace.get_current_span().is_recording():
         return None
     try:
         ref = parse_player(player)
@@ -81,10 +97,8 @@ def kept_request(player: str, calls: SteamCalls, catalog: Catalog, *, with_store
     schema, percents = catalog.schema.held(), catalog.percentages.held()
     if stats is None or profile is None or achievements is None or schema is None or percents is None:
         return None
-    if with_store and not (_written(stats) and _written(achievements) and _accepted(achievements)):
-        return None
     lookups = _LOOKUPS if vanity is None else _VANITY_LOOKUPS
-    return KeptRequest(achievements, (stats, profile, schema, percents), lookups)
+    return KeptRequest(achievements, (stats, profile, schema, percents), lookups, with_store)
 
 
 def _written(answer: Answer[Any, Any]) -> bool:

@@ -62,6 +62,8 @@ SERVER_ERROR_CODES: Final = frozenset(
 )
 
 Context = grpc.aio.ServicerContext[Any, Any]
+_CODES: Final = {code: (code.value[0], code.name) for code in grpc.StatusCode}
+"""Each code's number and name, looked up once (an enum member's `value` and `name` are properties)."""
 
 
 def server_interceptors(*, tracer_provider: TracerProvider, tracing: bool = True) -> list[grpc.aio.ServerInterceptor]:
@@ -90,14 +92,13 @@ class MeteredRpc:
 
     def unary(self, behavior: Any) -> Callable[[Any, Context], Awaitable[Any]]:
         async def unary(request: Any, context: Context) -> Any:
-            span = trace.get_current_span()
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             with RpcScope(self._metrics) as outcome:
                 try:
                     response = await behavior(request, context)
                 except BaseException as exc:
-                    code = _settle(span, context, exc)
+                    code = _settle(trace.get_current_span(), context, exc)
                     raise
                 else:
                     code = _code_of(context) or grpc.StatusCode.OK
@@ -135,22 +136,18 @@ class MeteredRpc:
 
     def _finish(self, request: Any, code: grpc.StatusCode, started: float, reason: str) -> None:
         duration = time.perf_counter() - started
-        failed = code is not grpc.StatusCode.OK
+        number, name = _CODES[code]
         self._metrics.rpc_finished(
             self._service,
             self._method,
-            code.value[0],
+            number,
             duration,
             system=self._system,
-            reason=(reason or code.name) if failed else "",
+            reason=(reason or name) if number else "",
         )
         player = getattr(request, "player", None)
         access_line(
-            log,
-            self._method,
-            code.name,
-            duration,
-            player[:MAX_LOGGED_PLAYER_CHARS] if isinstance(player, str) else None,
+            log, self._method, name, duration, player[:MAX_LOGGED_PLAYER_CHARS] if isinstance(player, str) else None
         )
 
 

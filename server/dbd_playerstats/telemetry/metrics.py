@@ -128,6 +128,7 @@ class Metrics:
         # Counted in a dict and read at each collection (an observable counter): a cache hit makes five lookups,
         # and an instrument's add() per lookup was a tenth of a cache hit's cost (issue 12).
         self._lookups: Counter[tuple[str, str]] = Counter()
+        self._hit_groups: Counter[tuple[str, ...]] = Counter()  # requests served whole from kept answers
         meter.create_observable_counter(
             "playerstats.cache.lookups",
             callbacks=[self._observe_lookups],
@@ -215,10 +216,17 @@ class Metrics:
         """A lookup in `cache` (e.g. ``stats``, ``schema``) hit or missed."""
         self._lookups[(cache, "hit" if hit else "miss")] += 1
 
+    def cache_hits(self, caches: tuple[str, ...]) -> None:
+        """One hit in each of `caches` (one count for the group: expanded when the metric is collected)."""
+        self._hit_groups[caches] += 1
+
     def _observe_lookups(self, _options: CallbackOptions) -> Iterable[Observation]:
-        # A copy taken in one C call: the event loop may add a key while the reader's thread collects.
-        counts = list(self._lookups.items())
-        return [Observation(n, {"cache": cache, "cache.result": result}) for (cache, result), n in counts]
+        # Copies taken in one C call each: the event loop may add a key while the reader's thread collects.
+        counts: Counter[tuple[str, str]] = Counter(dict(list(self._lookups.items())))
+        for caches, n in list(self._hit_groups.items()):
+            for cache in caches:
+                counts[(cache, "hit")] += n
+        return [Observation(n, {"cache": cache, "cache.result": result}) for (cache, result), n in counts.items()]
 
     def coalesced_wait(self, endpoint: str) -> None:
         """A call waited for an identical call in flight instead of calling Steam itself."""

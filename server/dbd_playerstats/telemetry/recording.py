@@ -146,8 +146,7 @@ def record_cache_hits(caches: tuple[str, ...]) -> None:
     request takes this path only while its span does not record)."""
     metrics = _ACTIVE_METRICS.get()
     if metrics is not None:
-        for cache in caches:
-            metrics.cache_lookup(cache, hit=True)
+        metrics.cache_hits(caches)
 
 
 def record_coalesced_wait(endpoint: str, *, waited_secs: float, **attributes: AttributeValue) -> None:
