@@ -78,8 +78,10 @@ def from_us(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-SELECT_PLAYER: Final = "SELECT last_snapshot_at_us FROM players WHERE steam_id = $1"
-SELECT_ACHIEVEMENTS: Final = "SELECT api_name, unlocked, unlock_time_us FROM achievements WHERE steam_id = $1"
+SELECT_STATE: Final = """
+SELECT p.last_snapshot_at_us, a.api_name, a.unlocked, a.unlock_time_us
+FROM players p LEFT JOIN achievements a ON a.steam_id = p.steam_id
+WHERE p.steam_id = $1"""
 UPSERT_PLAYER: Final = """
 INSERT INTO players (steam_id, last_snapshot_at_us, updated_at_us) VALUES ($1, $2, $3)
 ON CONFLICT (steam_id) DO UPDATE
@@ -160,8 +162,13 @@ class SqlStore(ABC):
 
         return await self._write(body, lock_player=steam_id)
 
+    def _reading(self) -> AbstractAsyncContextManager[Tx]:
+        """For a read of one statement, which is its own consistent snapshot: a backend may skip the transaction
+        around it (SQLite: one round trip to its thread instead of three)."""
+        return self._transaction(write=False)
+
     async def load_achievements(self, steam_id: str) -> StoredAchievements | None:
-        async with self._transaction(write=False) as tx:
+        async with self._reading() as tx:
             return await _load_achievements(tx, steam_id)
 
     async def save_stats(self, steam_id: str, snapshot: StatsSnapshot) -> bool:
@@ -184,7 +191,7 @@ class SqlStore(ABC):
             await history.prune(tx, before_us=to_us(before))
 
     async def load_stats(self, steam_id: str) -> StatsSnapshot | None:
-        async with self._transaction(write=False) as tx:
+        async with self._reading() as tx:
             rows = await tx.fetch(SELECT_STATS, steam_id)
         if not rows:
             return None
@@ -192,7 +199,7 @@ class SqlStore(ABC):
         return decode_stats(int(fetched_at_us), str(profile_json), str(stats_json))
 
     async def audit(self, steam_id: str) -> list[AuditRow]:
-        async with self._transaction(write=False) as tx:
+        async with self._reading() as tx:
             rows = await tx.fetch(SELECT_AUDIT, steam_id)
         return [
             AuditRow(
@@ -242,13 +249,15 @@ async def _merge_in(tx: Tx, steam_id: str, snapshot: Snapshot, policy: MergePoli
 
 
 async def _load_achievements(tx: Tx, steam_id: str) -> StoredAchievements | None:
-    players = await tx.fetch(SELECT_PLAYER, steam_id)
-    if not players or players[0][0] is None:
+    """The player's stored state, read in one statement (so one snapshot, also outside a transaction)."""
+    rows = await tx.fetch(SELECT_STATE, steam_id)
+    if not rows or rows[0][0] is None:
         return None
     states: dict[str, UnlockState] = {}
-    for api_name, unlocked, unlock_time_us in await tx.fetch(SELECT_ACHIEVEMENTS, steam_id):
-        states[str(api_name)] = (bool(unlocked), None if unlock_time_us is None else from_us(int(unlock_time_us)))
-    return StoredAchievements(states, from_us(int(players[0][0])))
+    for _, api_name, unlocked, unlock_time_us in rows:
+        if api_name is not None:  # a player without achievement rows yet: the LEFT JOIN's one row of NULLs
+            states[str(api_name)] = (bool(unlocked), None if unlock_time_us is None else from_us(int(unlock_time_us)))
+    return StoredAchievements(states, from_us(int(rows[0][0])))
 
 
 def _achievement_row(steam_id: str, api_name: str, state: UnlockState) -> tuple[object, ...]:

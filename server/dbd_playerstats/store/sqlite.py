@@ -116,6 +116,13 @@ class SqliteStore(SqlStore):
         async with self._begin("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED") as tx:
             yield tx
 
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[Tx]:
+        """One statement on its own, no BEGIN/COMMIT around it (autocommit: the statement is its own snapshot);
+        under the lock, so that it never runs inside another task's open transaction on the same connection."""
+        async with self._lock:
+            yield _SqliteTx(self._connection())
+
     def _migration_transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         return self._begin("BEGIN IMMEDIATE")
 
