@@ -127,6 +127,11 @@ class Retrying:
                 return await counted()
             except Exception as exc:
                 failure = exc
+            if self._not_retryable(failure):
+                # What backoff would do with it (give up at once, on_giveup, re-raise), without building it: an
+                # open breaker fails every call this way (issue 12's row 5, fail-fast latency).
+                self._gave_up(None)
+                raise failure
             return await self._decorated(counted, failure)()
 
         return run
@@ -219,7 +224,7 @@ class Retrying:
         self._on_retry(scheduled)
         await self._sleep(scheduled.wait_secs)
 
-    def _gave_up(self, _details: Details) -> None:
+    def _gave_up(self, _details: Details | None) -> None:
         assert self._last_error is not None, "backoff gives up only after a failure"
         self._on_give_up(GiveUp(self._attempts, self._reason or "exhausted", self._last_error))
 
