@@ -48,6 +48,7 @@ FLOAT_STATS: dict[str, str] = {
     "survivors_healed": "DBD_HealPct_float",
 }
 T = TypeVar("T")
+M = TypeVar("M", pb.PlayerStats, pb.Achievements)
 KILLER_PIPS = "DBD_KillerSkulls"
 SURVIVOR_PIPS = "DBD_CamperSkulls"
 
@@ -98,8 +99,13 @@ def _clamp_int(value: int | float) -> int:
 
 def stats_to_pb(stats: Iterable[StatValue]) -> pb.PlayerStats:
     """Typed fields for the stats we know, every raw stat sorted by name for the rest."""
-    by_name = {s.name: s.value for s in stats}
     out = pb.PlayerStats()
+    _fill_stats(out, stats)
+    return out
+
+
+def _fill_stats(out: pb.PlayerStats, stats: Iterable[StatValue]) -> None:
+    by_name = {s.name: s.value for s in stats}
     for field, stat_id in INT_STATS.items():
         if stat_id in by_name:
             setattr(out, field, _clamp_int(by_name[stat_id]))
@@ -119,31 +125,6 @@ def stats_to_pb(stats: Iterable[StatValue]) -> pb.PlayerStats:
             out.raw_stats.add(name=name, float_value=value)
         else:
             out.raw_stats.add(name=name, int_value=_clamp_int(value))
-    return out
-
-
-def stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
-    """The part's message, built once per answer and provenance (`part.memo`): every cache hit of one answer
-    is served the very same message (never mutated: it is copied into, or sent as, each response)."""
-    provenance = part.provenance
-    inputs = (part.stats, part.profile, provenance.source, provenance.fetched_at, provenance.stale)
-    return _kept(part.memo, "stats_part_pb", inputs, lambda: _stats_part_to_pb(part))
-
-
-def _stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
-    """The heavy stats message is kept apart too: the first request of an answer (LIVE) and its hits (CACHE)
-    differ only in provenance."""
-    stats = part.stats
-    return pb.StatsPart(
-        profile=profile_to_pb(part.profile),
-        stats=_kept(part.memo, "stats_pb", (stats,), lambda: stats_to_pb(stats)),
-        provenance=provenance_to_pb(part.provenance),
-    )
-
-
-def _kept(memo: Memo | None, name: str, inputs: tuple[object, ...], build: Callable[[], T]) -> T:
-    """`build()`, kept in `memo` under `name` for these very `inputs` (built each time without a memo)."""
-    return build() if memo is None else memo.get(name, inputs, build)
 
 
 def achievement_to_pb(view: AchievementView) -> pb.Achievement:
@@ -156,7 +137,14 @@ def achievement_to_pb(view: AchievementView) -> pb.Achievement:
 
 
 def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
-    out = pb.Achievements(unlocked=view.unlocked, total=len(view.achievements))
+    out = pb.Achievements()
+    _fill_achievements(out, view)
+    return out
+
+
+def _fill_achievements(out: pb.Achievements, view: AchievementsView) -> None:
+    out.unlocked = view.unlocked
+    out.total = len(view.achievements)
     for adept in view.adepts:
         out.adepts.add(
             character=adept.character,
@@ -168,7 +156,6 @@ def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
     out.killer_adepts.CopyFrom(pb.RoleTotals(unlocked=k_unlocked, total=k_total))
     out.survivor_adepts.CopyFrom(pb.RoleTotals(unlocked=s_unlocked, total=s_total))
     out.achievements.extend(achievement_to_pb(a) for a in view.achievements)
-    return out
 
 
 def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
@@ -181,56 +168,95 @@ def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
     )
 
 
-def achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
-    """The part's message, built once per view, provenance and unavailability kept in `part.memo` (the
-    achievements message alone once per view)."""
-    provenance = part.provenance
-    inputs = (
-        part.achievements,
-        None if provenance is None else provenance.source,
-        None if provenance is None else provenance.fetched_at,
-        None if provenance is None else provenance.stale,
-        part.unavailable,
-    )
-    return _kept(part.memo, "achievements_part_pb", inputs, lambda: _achievements_part_to_pb(part))
-
-
-def _achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
-    out = pb.AchievementsPart()
-    view = part.achievements
-    if view is not None:
-        out.achievements.CopyFrom(_kept(part.memo, "achievements_pb", (view,), lambda: achievements_to_pb(view)))
-    if part.provenance is not None:
-        out.provenance.CopyFrom(provenance_to_pb(part.provenance))
-    if part.unavailable is not None:
-        out.unavailable.CopyFrom(unavailable_to_pb(part.unavailable))
-    return out
+# A kept answer holds one copy of its heavy messages (the ~280 stats, the ~280 achievements): the stream message
+# of its latest provenance. Every other message of it refers into that one (`stats_part_to_pb` is the stream
+# message's own `stats` field); a new provenance (the first cache hit after the live request) copies the heavy
+# field from the previous stream message in C and takes over as the one kept (issue 12: three copies per
+# answer were a third of the memory of a held stream).
 
 
 def stream_response(part: StatsPart | AchievementsPart) -> pb.StreamPlayerStatsResponse:
     """The stream message of `part`: on a cache hit the same message object as the answer's earlier requests."""
     if isinstance(part, StatsPart):
-        stats = stats_part_to_pb(part)
-        return _kept(part.memo, "stream_stats", (stats,), lambda: pb.StreamPlayerStatsResponse(stats=stats))
-    achievements = achievements_part_to_pb(part)
-    return _kept(
-        part.memo,
-        "stream_achievements",
-        (achievements,),
-        lambda: pb.StreamPlayerStatsResponse(achievements=achievements),
+        provenance = part.provenance
+        inputs = (part.stats, part.profile, provenance.source, provenance.fetched_at, provenance.stale)
+        return _kept(part.memo, "stream_stats", inputs, lambda: _stream_stats(part))
+    kept = part.provenance
+    keys = (
+        part.achievements,
+        None if kept is None else kept.source,
+        None if kept is None else kept.fetched_at,
+        None if kept is None else kept.stale,
+        part.unavailable,
     )
+    return _kept(part.memo, "stream_achievements", keys, lambda: _stream_achievements(part))
+
+
+def stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
+    """The part's message: the `stats` field of its kept stream message (never mutated: copied into, or sent
+    as, each response)."""
+    return stream_response(part).stats
+
+
+def achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
+    """The part's message: the `achievements` field of its kept stream message."""
+    return stream_response(part).achievements
+
+
+def _stream_stats(part: StatsPart) -> pb.StreamPlayerStatsResponse:
+    message = pb.StreamPlayerStatsResponse()
+    out = message.stats
+    out.SetInParent()
+    out.profile.CopyFrom(profile_to_pb(part.profile))
+    _heavy(part.memo, "stats_pb", part.stats, out.stats, lambda target: _fill_stats(target, part.stats))
+    out.provenance.CopyFrom(provenance_to_pb(part.provenance))
+    return message
+
+
+def _stream_achievements(part: AchievementsPart) -> pb.StreamPlayerStatsResponse:
+    message = pb.StreamPlayerStatsResponse()
+    out = message.achievements
+    out.SetInParent()
+    view = part.achievements
+    if view is not None:
+        _heavy(part.memo, "achievements_pb", view, out.achievements, lambda target: _fill_achievements(target, view))
+    if part.provenance is not None:
+        out.provenance.CopyFrom(provenance_to_pb(part.provenance))
+    if part.unavailable is not None:
+        out.unavailable.CopyFrom(unavailable_to_pb(part.unavailable))
+    return message
+
+
+def _heavy(memo: Memo | None, name: str, source: object, target: M, fill: Callable[[M], None]) -> None:
+    """Fill `target` from `source`: a copy of the message kept as `name` for that very source, else `fill`;
+    then `target` is the one kept (the message it was copied from can go)."""
+    kept = memo.peek(name, (source,)) if memo is not None else None
+    if kept is not None:
+        target.CopyFrom(kept)  # type: ignore[arg-type]
+    else:
+        fill(target)
+    if memo is not None:
+        memo.put(name, (source,), target)
+
+
+def _kept(memo: Memo | None, name: str, inputs: tuple[object, ...], build: Callable[[], T]) -> T:
+    """`build()`, kept in `memo` under `name` for these very `inputs` (built each time without a memo)."""
+    return build() if memo is None else memo.get(name, inputs, build)
 
 
 def get_response(stats: StatsPart | None, achievements: AchievementsPart | None) -> pb.GetPlayerStatsResponse:
-    """The unary answer of both parts, kept with the achievements answer for the pair of part messages."""
-    stats_pb = None if stats is None else stats_part_to_pb(stats)
-    achievements_pb = None if achievements is None else achievements_part_to_pb(achievements)
+    """The unary answer of both parts, kept with the achievements answer for the pair of stream messages."""
+    stats_message = None if stats is None else stream_response(stats)
+    achievements_message = None if achievements is None else stream_response(achievements)
 
     def build() -> pb.GetPlayerStatsResponse:
-        return pb.GetPlayerStatsResponse(stats=stats_pb, achievements=achievements_pb)
+        return pb.GetPlayerStatsResponse(
+            stats=None if stats_message is None else stats_message.stats,
+            achievements=None if achievements_message is None else achievements_message.achievements,
+        )
 
     memo = None if achievements is None or stats is None else achievements.memo
-    return _kept(memo, "get_response", (stats_pb, achievements_pb), build)
+    return _kept(memo, "get_response", (stats_message, achievements_message), build)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Final
 
@@ -90,8 +91,14 @@ def read_player_summary(entry: dict[str, object]) -> PlayerSummary | None:
 
 
 def read_name(value: object) -> str | None:
-    """A non-empty string identifier, or None."""
-    return value if isinstance(value, str) and value else None
+    """A non-empty string identifier, or None.
+
+    Interned: every answer names the same few hundred stats and achievements, and a kept answer would otherwise
+    hold its own copy of each name (a tenth of a held stream's memory, issue 12). Interned strings are freed
+    once nothing refers to them, so names a hostile body makes up do not accumulate."""
+    if not isinstance(value, str) or not value:
+        return None
+    return sys.intern(value) if type(value) is str else value  # a str subclass cannot be interned
 
 
 def read_text(value: object) -> str:
