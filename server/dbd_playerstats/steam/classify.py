@@ -228,7 +228,10 @@ class _NotJson:
 
 
 _NOT_JSON: Final = _NotJson()
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+# A run of 19 or more ASCII digits, found as 19 zeros once every digit is mapped to b"0" (a C-speed scan: the
+# equivalent regex search cost five times orjson's own parse of an answer, issue 12).
+_DIGITS_TO_ZERO: Final = bytes.maketrans(b"0123456789", b"0" * 10)
+_NINETEEN_DIGITS: Final = b"0" * 19
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -245,7 +248,7 @@ def _loads(body: bytes) -> object:
     So does a body with a run of 19 or more digits: orjson turns integers beyond 64 bits into floats where the
     standard library keeps them exact (and the stat parser refuses them), found by the parser's fuzz test.
     """
-    if _LONG_DIGITS.search(body) is None:
+    if _NINETEEN_DIGITS not in body.translate(_DIGITS_TO_ZERO):
         try:
             fast: object = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from dbd_playerstats.domain.achievements import UnlockState
 from dbd_playerstats.steam.models import StatValue
+from dbd_playerstats.store import jsontext
 
 if TYPE_CHECKING:
     from dbd_playerstats.store.sql import Tx
@@ -63,15 +64,14 @@ class History:
     unlocks: tuple[UnlockPoint, ...]
 
 
-def _stats_json(stats: Iterable[StatValue]) -> str:
-    return json.dumps(sorted([s.name, s.value] for s in stats), ensure_ascii=False, allow_nan=False)
-
-
 async def record_stats(tx: Tx, steam_id: str, fetched_at_us: int, stats: Iterable[StatValue]) -> bool:
-    """Add a snapshot row when some value differs from the player's latest one; True when a row was added."""
-    encoded = _stats_json(stats)
+    """Add a snapshot row when some value differs from the player's latest one; True when a row was added.
+
+    Compared as values, not as text: rows written by an earlier release spell the same JSON differently."""
+    values = sorted([s.name, s.value] for s in stats)
+    encoded = jsontext.dumps(values)
     latest = await tx.fetch(LATEST_STATS, steam_id)
-    if latest and str(latest[0][0]) == encoded:
+    if latest and json.loads(str(latest[0][0])) == values:
         return False
     await tx.execute(INSERT_STATS, steam_id, fetched_at_us, encoded)
     return True

@@ -36,7 +36,7 @@ from dbd_playerstats.domain.merge import (
     merge,
 )
 from dbd_playerstats.steam.models import PlayerSummary, StatValue, Visibility
-from dbd_playerstats.store import history
+from dbd_playerstats.store import history, jsontext
 from dbd_playerstats.store.base import AuditRow, StatsSnapshot, StoreError
 from dbd_playerstats.store.migrations import LATEST_VERSION, Dialect, SchemaTooNewError, apply_migrations
 
@@ -269,18 +269,16 @@ def encode_stats(snapshot: StatsSnapshot) -> tuple[str, str]:
     """(profile JSON, stats JSON) of a snapshot; StoreError for values JSON cannot hold (NaN, infinity)."""
     profile = snapshot.profile
     try:
-        profile_json = json.dumps(
+        profile_json = jsontext.dumps(
             {
                 "steam_id": profile.steam_id,
                 "persona_name": profile.persona_name,
                 "profile_url": profile.profile_url,
                 "avatar_url": profile.avatar_url,
                 "visibility": int(profile.visibility),
-            },
-            ensure_ascii=False,
-            allow_nan=False,
+            }
         )
-        stats_json = json.dumps([[s.name, s.value] for s in snapshot.stats], ensure_ascii=False, allow_nan=False)
+        stats_json = jsontext.dumps([[s.name, s.value] for s in snapshot.stats])
     except ValueError as exc:
         raise StoreError(f"stats snapshot not stored: {exc}") from exc
     return profile_json, stats_json
