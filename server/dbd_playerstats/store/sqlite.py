@@ -148,18 +148,12 @@ class SqliteStore(SqlStore):
         outcomes: list[tuple[_Write[Any], BaseException | None, object]] = []
         try:
             async with self._begin("BEGIN IMMEDIATE") as tx:
-                for write in group:
-                    await tx.execute("SAVEPOINT playerstats_write")
-                    try:
-                        result = await write.body(tx)
-                    except Exception as exc:  # this write only: the others go on
-                        await tx.execute("ROLLBACK TO playerstats_write")
-                        await tx.execute("RELEASE playerstats_write")
-                        outcomes.append((write, exc, None))
-                    else:
-                        await tx.execute("RELEASE playerstats_write")
-                        outcomes.append((write, None, result))
-        except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: nothing of the group was stored
+                if len(group) == 1:  # alone: its failure rolls the transaction back, no savepoint needed
+                    outcomes.append((group[0], None, await group[0].body(tx)))
+                else:
+                    for write in group:
+                        outcomes.append(await _in_savepoint(tx, write))
+        except Exception as exc:  # BEGIN, a savepoint, COMMIT or a lone write failed: nothing of it was stored
             for write in group:
                 if not write.done.done():
                     write.done.set_exception(exc)
@@ -198,6 +192,19 @@ class SqliteStore(SqlStore):
             if conn is not None:
                 with _translated("close"):
                     await conn.close()
+
+
+async def _in_savepoint(tx: Tx, write: _Write[T]) -> tuple[_Write[T], BaseException | None, object]:
+    """Run one write of a group inside its own savepoint: its failure rolls back only its statements."""
+    await tx.execute("SAVEPOINT playerstats_write")
+    try:
+        result = await write.body(tx)
+    except Exception as exc:  # this write only: the others go on
+        await tx.execute("ROLLBACK TO playerstats_write")
+        await tx.execute("RELEASE playerstats_write")
+        return write, exc, None
+    await tx.execute("RELEASE playerstats_write")
+    return write, None, result
 
 
 @dataclass(frozen=True, slots=True)
