@@ -10,7 +10,7 @@ import pytest
 
 from dbd_playerstats.config.settings import ResilienceSettings
 from dbd_playerstats.errors import CircuitOpenError, DeadlineExceededError, RateLimitExceededError
-from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError, SteamServerError
+from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError, SteamServerError, SteamTimeoutError
 from dbd_playerstats.upstream import ResilientUpstream
 from dbd_playerstats.upstream.events import (
     AttemptFinished,
@@ -123,6 +123,37 @@ async def test_a_shorter_deadline_bounds_the_attempt(clock: FakeClock) -> None:
     attempts = Attempts()
     await upstream.call("stats", attempts, clock.deadline(1.5))
     assert attempts.timeouts == [1.5]
+
+
+async def test_an_attempt_cut_short_by_the_callers_deadline_is_deadline_exceeded(clock: FakeClock) -> None:
+    """1.5 s left (API_TIMEOUT_SECS 4): the attempt times out when the caller's deadline does, so the caller hears
+    DEADLINE_EXCEEDED (its own deadline), not UPSTREAM_TIMEOUT, and the breaker counts nothing against Steam."""
+    upstream, events = make(clock, max_retries=0)
+    for _ in range(5):  # more than CB_MAX_FAILS: counted as Steam failures, these would open the breaker
+        deadline = clock.deadline(1.5)
+
+        async def times_out(timeout: float) -> str:
+            clock.advance(timeout)
+            raise SteamTimeoutError("stats: timed out", endpoint="stats")
+
+        with pytest.raises(DeadlineExceededError) as info:
+            await upstream.call("stats", times_out, deadline, steam_id="7656")
+        assert isinstance(info.value.__cause__, SteamTimeoutError)
+        assert info.value.steam_id == "7656"
+    assert not [e for e in events if isinstance(e, BreakerTransition)], "the breaker stayed closed"
+    assert await upstream.call("stats", Attempts(), clock.deadline(30)) == "ok"
+
+
+async def test_an_attempt_timing_out_with_time_left_is_a_steam_timeout(clock: FakeClock) -> None:
+    """API_TIMEOUT_SECS (4 s) ran out while the caller still had time: Steam was slow, UPSTREAM_TIMEOUT."""
+    upstream, _ = make(clock, max_retries=0)
+
+    async def times_out(timeout: float) -> str:
+        clock.advance(timeout)
+        raise SteamTimeoutError("stats: timed out", endpoint="stats")
+
+    with pytest.raises(SteamTimeoutError):
+        await upstream.call("stats", times_out, clock.deadline(30))
 
 
 async def test_no_time_left_is_deadline_exceeded_without_an_attempt(clock: FakeClock) -> None:

@@ -29,7 +29,7 @@ from typing import TypeVar
 from purgatory import AsyncAbstractUnitOfWork
 
 from dbd_playerstats.errors import CircuitOpenError, DeadlineExceededError
-from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError
+from dbd_playerstats.steam.errors import SteamError, SteamRateLimitedError, SteamTimeoutError
 from dbd_playerstats.upstream.breaker import Breakers
 from dbd_playerstats.upstream.deadline import Clock, Deadline
 from dbd_playerstats.upstream.events import (
@@ -178,7 +178,16 @@ class ResilientUpstream:
         try:
             await self.limiter.acquire(deadline, endpoint, steam_id=steam_id)
             timeout = self._time_left(deadline, endpoint, steam_id)
-            result = await self._exchange(endpoint, attempt, timeout, steam_id, number)
+            try:
+                result = await self._exchange(endpoint, attempt, timeout, steam_id, number)
+            except SteamTimeoutError as exc:
+                if timeout < self.policy.api_timeout_secs and deadline.expired():
+                    # The caller's deadline, not API_TIMEOUT_SECS, cut the attempt short: the cause is the
+                    # deadline (DEADLINE_EXCEEDED, neutral for the breaker), not a slow Steam.
+                    raise DeadlineExceededError(
+                        f"the caller's deadline passed during the Steam {endpoint} attempt", steam_id=steam_id
+                    ) from exc
+                raise
         except BaseException as exc:
             await admission.settle(exc)
             raise
