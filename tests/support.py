@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -200,14 +200,21 @@ async def server_process(env: dict[str, str], log: Path) -> AsyncIterator[tuple[
 
 
 @asynccontextmanager
-async def postgres_schema() -> AsyncIterator[str]:
-    """A URL whose connections use a fresh schema of the test PostgreSQL; fails (never skips) when it is down."""
-    schema = temporary_schema()
+async def entered_or_fail(manager: AbstractAsyncContextManager[T], down: type[Exception]) -> AsyncIterator[T]:
+    """`manager` entered, the test failed (never skipped) with its message when entering raises `down` (a
+    service the tests need is not running), and exited afterwards."""
     try:
-        url = await schema.__aenter__()
-    except StoreError as exc:
+        value = await manager.__aenter__()
+    except down as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
-        yield url
+        yield value
     finally:
-        await schema.__aexit__(None, None, None)
+        await manager.__aexit__(None, None, None)
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A URL whose connections use a fresh schema of the test PostgreSQL; fails (never skips) when it is down."""
+    async with entered_or_fail(temporary_schema(), StoreError) as url:
+        yield url

@@ -12,6 +12,7 @@ from purgatory.domain import model as purgatory_model
 
 from dbd_playerstats.upstream.deadline import Deadline
 from dbd_playerstats_dev.redis_testing import RedisUnavailableError, redis_test_url, temporary_prefix
+from tests.support import entered_or_fail
 
 WALL_OFFSET = 1_700_000_000.0
 
@@ -58,12 +59,5 @@ def redis_url() -> str:
 @pytest.fixture
 async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
     """A key prefix of this test's own on the test Redis, emptied before and after; fails when Redis is down."""
-    prefix = temporary_prefix(redis_url)
-    try:
-        value = await prefix.__aenter__()
-    except RedisUnavailableError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield value
-    finally:
-        await prefix.__aexit__(None, None, None)
+    async with entered_or_fail(temporary_prefix(redis_url), RedisUnavailableError) as prefix:
+        yield prefix

@@ -97,14 +97,8 @@ def _clamp_int(value: int | float) -> int:
     return max(_INT64_MIN, min(_INT64_MAX, int(value)))
 
 
-def stats_to_pb(stats: Iterable[StatValue]) -> pb.PlayerStats:
-    """Typed fields for the stats we know, every raw stat sorted by name for the rest."""
-    out = pb.PlayerStats()
-    _fill_stats(out, stats)
-    return out
-
-
 def _fill_stats(out: pb.PlayerStats, stats: Iterable[StatValue]) -> None:
+    """Typed fields for the stats we know, every raw stat sorted by name for the rest."""
     by_name = {s.name: s.value for s in stats}
     for field, stat_id in INT_STATS.items():
         if stat_id in by_name:
@@ -133,12 +127,6 @@ def achievement_to_pb(view: AchievementView) -> pb.Achievement:
         out.unlock_time.CopyFrom(timestamp(view.unlock_time))
     if view.global_percent is not None:
         out.global_percent = view.global_percent
-    return out
-
-
-def achievements_to_pb(view: AchievementsView) -> pb.Achievements:
-    out = pb.Achievements()
-    _fill_achievements(out, view)
     return out
 
 
@@ -267,6 +255,5 @@ __all__ = [
     "get_response",
     "profile_to_pb",
     "stats_part_to_pb",
-    "stats_to_pb",
     "stream_response",
 ]

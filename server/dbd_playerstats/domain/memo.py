@@ -31,7 +31,7 @@ class Memo:
     def get(self, name: str, inputs: tuple[object, ...], derive: Callable[[], T]) -> T:
         """The value kept as `name` if it was derived from the very same `inputs`, else `derive()` (kept)."""
         entry = self._entries.get(name)
-        if entry is not None and _same(entry[0], inputs):
+        if entry is not None and same_objects(entry[0], inputs):
             return entry[1]  # type: ignore[no-any-return]
         value = derive()
         self._entries[name] = (inputs, value)
@@ -40,7 +40,7 @@ class Memo:
     def peek(self, name: str, inputs: tuple[object, ...]) -> object | None:
         """The value kept as `name` if it was derived from the very same `inputs`, else None (nothing derived)."""
         entry = self._entries.get(name)
-        if entry is not None and _same(entry[0], inputs):
+        if entry is not None and same_objects(entry[0], inputs):
             return entry[1]  # type: ignore[no-any-return]
         return None
 
@@ -52,7 +52,8 @@ class Memo:
         return len(self._entries)
 
 
-def _same(kept: tuple[object, ...], inputs: tuple[object, ...]) -> bool:
+def same_objects(kept: tuple[object, ...], inputs: tuple[object, ...]) -> bool:
+    """Whether two tuples hold the very same objects, in order (identity, not equality)."""
     return len(kept) == len(inputs) and all(a is b for a, b in zip(kept, inputs, strict=True))
 
 
@@ -74,4 +75,4 @@ class LastOf(Generic[T]):
         return value
 
 
-__all__ = ["LastOf", "Memo"]
+__all__ = ["LastOf", "Memo", "same_objects"]

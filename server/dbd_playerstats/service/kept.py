@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from dbd_playerstats.cache.catalog import Catalog
 from dbd_playerstats.cache.shared_fetch import Answer
+from dbd_playerstats.domain.memo import same_objects
 from dbd_playerstats.domain.players import SteamId, parse_player
 from dbd_playerstats.errors import InvalidPlayerError
 from dbd_playerstats.service.steam_calls import SteamCalls
@@ -41,13 +42,19 @@ class KeptRequest:
     The store writes of those answers are checked only when a response is kept: a response kept for these very
     sources was built after the writes finished (a finished write stays finished, its result the same)."""
 
-    __slots__ = ("achievements", "lookups", "sources", "with_store")
+    __slots__ = ("achievements", "lookups", "sources", "stats", "with_store")
 
     def __init__(
-        self, achievements: Answer[Any, Any], sources: tuple[object, ...], lookups: tuple[str, ...], with_store: bool
+        self,
+        stats: Answer[Any, Any],
+        achievements: Answer[Any, Any],
+        others: tuple[object, ...],
+        lookups: tuple[str, ...],
+        with_store: bool,
     ) -> None:
+        self.stats = stats
         self.achievements = achievements
-        self.sources = sources
+        self.sources = (stats, *others)  # the achievements answer holds the response: not among its own inputs
         self.lookups = lookups
         self.with_store = with_store
 
@@ -59,14 +66,16 @@ class KeptRequest:
         return response
 
     def same_as(self, other: KeptRequest | None) -> bool:
-        return other is not None and other.achievements is self.achievements and _same(other.sources, self.sources)
+        return (
+            other is not None and other.achievements is self.achievements and same_objects(other.sources, self.sources)
+        )
 
     def keep(self, kind: str, response: object) -> None:
         """Keep `response`, built the long way from these sources, to be served by `response(kind)`; not kept
         while a store write of the answers is unfinished or failed, or the merge was not accepted."""
-        stats = self.sources[0]
-        assert isinstance(stats, Answer)
-        if self.with_store and not (_written(stats) and _written(self.achievements) and _accepted(self.achievements)):
+        if self.with_store and not (
+            _written(self.stats) and _written(self.achievements) and _accepted(self.achievements)
+        ):
             return
         self.achievements.memo.put(_NAMES[kind], self.sources, response)
 
@@ -98,7 +107,7 @@ def kept_request(
     if stats is None or profile is None or achievements is None or schema is None or percents is None:
         return None
     lookups = _LOOKUPS if vanity is None else _VANITY_LOOKUPS
-    return KeptRequest(achievements, (stats, profile, schema, percents), lookups, with_store)
+    return KeptRequest(stats, achievements, (profile, schema, percents), lookups, with_store)
 
 
 def _written(answer: Answer[Any, Any]) -> bool:
@@ -110,10 +119,6 @@ def _accepted(answer: Answer[Any, Any]) -> bool:
     assert answer.write is not None  # checked by _written
     result = answer.write.result()
     return result is None or (isinstance(result, MergeResult) and result.decision.accepted)
-
-
-def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 __all__ = ["KeptRequest", "kept_request"]

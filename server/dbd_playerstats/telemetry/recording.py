@@ -79,8 +79,9 @@ def metrics_scope(metrics: Metrics) -> Iterator[Metrics]:
 
 
 class RpcScope:
-    """`metrics_scope` and `rpc_outcome` in one block, entered once per RPC by `MeteredRpc`: a class, as two
-    generator-based context managers per call were a measurable part of a cache hit (issue 12)."""
+    """The RPC's `Metrics` made active (as `metrics_scope` does) and a fresh `RpcOutcome` for it, filled by
+    `record_rpc_error`; entered once per RPC by `MeteredRpc`. A class, as generator-based context managers per
+    call were a measurable part of a cache hit (issue 12)."""
 
     __slots__ = ("_metrics", "_tokens", "outcome")
 
@@ -98,17 +99,6 @@ class RpcScope:
             metrics_token, outcome_token = self._tokens
             _RPC_OUTCOME.reset(outcome_token)
             _ACTIVE_METRICS.reset(metrics_token)
-
-
-@contextmanager
-def rpc_outcome() -> Iterator[RpcOutcome]:
-    """A fresh `RpcOutcome` for the block (one per RPC), filled by `record_rpc_error` from the handler."""
-    outcome = RpcOutcome()
-    token = _RPC_OUTCOME.set(outcome)
-    try:
-        yield outcome
-    finally:
-        _RPC_OUTCOME.reset(token)
 
 
 def record_rpc_error(reason: str) -> None:
@@ -182,6 +172,5 @@ __all__ = [
     "record_merge_decision",
     "record_rpc_error",
     "record_store_error",
-    "rpc_outcome",
     "steam_call",
 ]
