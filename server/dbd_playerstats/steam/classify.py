@@ -136,6 +136,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 def decode(call: Call, content_type: str, body: bytes, headers: Mapping[str, str]) -> object:
     """Classify the status and headers; return the JSON document of an answer that claims success."""
+    check_success(call, content_type, body, headers)
+    return document(call, content_type, body)
+
+
+def check_success(call: Call, content_type: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """Raise the error the status and headers mean; return for an answer that claims success (2xx, no EResult
+    error), whose body `document` (or `steam.typed`) reads next."""
     status = call.status
     if status == 429:
         retry_after = parse_retry_after(_header(headers, "Retry-After"))
@@ -147,12 +154,16 @@ def decode(call: Call, content_type: str, body: bytes, headers: Mapping[str, str
     if not 200 <= status <= 299:
         raise call.error(SteamBadResponseError, "unexpected HTTP status")
     _raise_eresult(call, headers)
-    document = _loads(body)
-    if document is _NOT_JSON:
+
+
+def document(call: Call, content_type: str, body: bytes) -> object:
+    """The JSON document of a successful answer; the error a body that is not JSON means."""
+    loaded = _loads(body)
+    if loaded is _NOT_JSON:
         if _is_html(content_type, body):
             raise call.error(SteamServerError, "HTML page instead of JSON (maintenance?)")
         raise call.error(SteamBadResponseError, "body is not JSON")
-    return document
+    return loaded
 
 
 def _client_failure(call: Call, content_type: str, body: bytes) -> SteamError:
@@ -239,6 +250,11 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(name)
 
 
+def has_long_digit_run(body: bytes) -> bool:
+    """Whether ``body`` holds a run of 19 or more ASCII digits (where JSON readers may disagree on integers)."""
+    return _NINETEEN_DIGITS in body.translate(_DIGITS_TO_ZERO)
+
+
 def _loads(body: bytes) -> object:
     """The JSON document in ``body``, or _NOT_JSON (bad encoding, syntax, NaN, too deep, too long a number).
 
@@ -248,7 +264,7 @@ def _loads(body: bytes) -> object:
     So does a body with a run of 19 or more digits: orjson turns integers beyond 64 bits into floats where the
     standard library keeps them exact (and the stat parser refuses them), found by the parser's fuzz test.
     """
-    if _NINETEEN_DIGITS not in body.translate(_DIGITS_TO_ZERO):
+    if not has_long_digit_run(body):
         try:
             fast: object = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -316,7 +332,10 @@ __all__ = [
     "STATS",
     "VANITY",
     "Call",
+    "check_success",
     "decode",
+    "document",
+    "has_long_digit_run",
     "member_object",
     "objects",
     "parse_retry_after",

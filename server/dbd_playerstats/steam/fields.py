@@ -53,7 +53,7 @@ def read_player_achievement(entry: dict[str, object]) -> PlayerAchievement | Non
     achieved = read_int(entry.get("achieved"), allow_bool=True)
     if api_name is None or achieved is None:
         return None
-    unlock_time = _unix_time(entry.get("unlocktime")) if achieved else None
+    unlock_time = unix_time(entry.get("unlocktime")) if achieved else None
     return PlayerAchievement(api_name=api_name, achieved=bool(achieved), unlock_time=unlock_time)
 
 
@@ -141,7 +141,7 @@ def read_percent(value: object) -> float | None:
     return number if math.isfinite(number) and 0.0 <= number <= 100.0 else None
 
 
-def _unix_time(value: object) -> datetime | None:
+def unix_time(value: object) -> datetime | None:
     """A UTC datetime from Unix seconds; 0, negative, absent, unreadable or out of range is None."""
     seconds = read_int(value)
     if seconds is None or seconds <= 0:
@@ -162,4 +162,5 @@ __all__ = [
     "read_stat",
     "read_steam_id",
     "read_text",
+    "unix_time",
 ]

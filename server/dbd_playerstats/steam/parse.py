@@ -6,7 +6,9 @@ bodies of the property tests (random bytes, random JSON, random statuses) prove 
 
 A parser reads top to bottom: `classify.decode` turns the status, headers and body into the JSON document or the
 error they mean (the classification table is in `steam.classify`), the parser walks the documented shape (a
-container of the wrong type is a SteamBadResponseError) and `steam.fields` reads each entry leniently.
+container of the wrong type is a SteamBadResponseError) and `steam.fields` reads each entry leniently. The stats
+and achievements parsers first try `steam.typed` on a successful answer: msgspec decodes a body whose every entry
+is well formed straight into the model values, and returns None for anything else, which is then read as above.
 
 Leniency inside a well-formed shape: a list that must hold objects but holds something else is a wrong shape
 (SteamBadResponseError); inside an object, a field of the wrong type drops that one entry (a stat whose value is
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from dbd_playerstats.steam import typed
 from dbd_playerstats.steam.classify import (
     ACHIEVEMENTS,
     ENDPOINTS,
@@ -31,7 +34,9 @@ from dbd_playerstats.steam.classify import (
     STATS,
     VANITY,
     Call,
+    check_success,
     decode,
+    document,
     member_object,
     objects,
     parse_retry_after,
@@ -49,7 +54,15 @@ from dbd_playerstats.steam.fields import (
     read_steam_id,
     read_text,
 )
-from dbd_playerstats.steam.models import GameSchema, GlobalPercentages, PlayerAchievements, PlayerSummary, UserStats
+from dbd_playerstats.steam.models import (
+    GameSchema,
+    GlobalPercentages,
+    PlayerAchievement,
+    PlayerAchievements,
+    PlayerSummary,
+    StatValue,
+    UserStats,
+)
 
 
 def parse_user_stats(
@@ -63,16 +76,23 @@ def parse_user_stats(
     A ``playerstats`` without ``stats`` (or with ``"stats": null``) raises SteamNoStatsError.
     """
     call = Call(STATS, status, steam_id)
-    document = decode(call, content_type, body, headers)
-    playerstats = member_object(call, document, "playerstats")
+    check_success(call, content_type, body, headers)
+    stats = typed.user_stats(body)
+    if stats is None:
+        stats = lenient_user_stats(call, content_type, body)
+    return UserStats(steam_id=steam_id, stats=stats)
+
+
+def lenient_user_stats(call: Call, content_type: str, body: bytes) -> tuple[StatValue, ...]:
+    """The stats of a successful answer that `steam.typed` did not take (public for the test comparing them)."""
+    playerstats = member_object(call, document(call, content_type, body), "playerstats")
     raise_playerstats_error(call, playerstats)
     raw_stats = playerstats.get("stats")
     if raw_stats is None:
         raise call.error(SteamNoStatsError, "no stats in playerstats")
-    stats = tuple(
+    return tuple(
         stat for entry in objects(call, raw_stats, "playerstats.stats") if (stat := read_stat(entry)) is not None
     )
-    return UserStats(steam_id=steam_id, stats=stats)
 
 
 def parse_player_achievements(
@@ -85,12 +105,19 @@ def parse_player_achievements(
     ``achieved`` are dropped; an absent or null ``achievements`` list is empty.
     """
     call = Call(ACHIEVEMENTS, status, steam_id)
-    document = decode(call, content_type, body, headers)
-    playerstats = member_object(call, document, "playerstats")
+    check_success(call, content_type, body, headers)
+    achievements = typed.player_achievements(body)
+    if achievements is None:
+        achievements = lenient_player_achievements(call, content_type, body)
+    return PlayerAchievements(steam_id=steam_id, achievements=achievements)
+
+
+def lenient_player_achievements(call: Call, content_type: str, body: bytes) -> tuple[PlayerAchievement, ...]:
+    """The achievements of a successful answer that `steam.typed` did not take (public for the test)."""
+    playerstats = member_object(call, document(call, content_type, body), "playerstats")
     raise_playerstats_error(call, playerstats)
     entries = objects(call, playerstats.get("achievements"), "playerstats.achievements")
-    achievements = tuple(a for entry in entries if (a := read_player_achievement(entry)) is not None)
-    return PlayerAchievements(steam_id=steam_id, achievements=achievements)
+    return tuple(a for entry in entries if (a := read_player_achievement(entry)) is not None)
 
 
 def parse_schema(status: int, content_type: str, body: bytes, headers: Mapping[str, str]) -> GameSchema:
@@ -193,6 +220,8 @@ __all__ = [
     "SCHEMA",
     "STATS",
     "VANITY",
+    "lenient_player_achievements",
+    "lenient_user_stats",
     "parse_global_percentages",
     "parse_player_achievements",
     "parse_player_summaries",
