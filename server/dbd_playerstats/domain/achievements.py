@@ -18,6 +18,7 @@ def unlock_states(achievements: tuple[PlayerAchievement, ...]) -> dict[str, Unlo
     return {a.api_name: (a.achieved, a.unlock_time if a.achieved else None) for a in achievements}
 
 
+_LOCKED: UnlockState = (False, None)
 _SKELETON = LastOf[tuple[Mapping[str, str], tuple[AdeptDef, ...], tuple[str, ...]]]()
 
 
@@ -51,14 +52,9 @@ def build_view(
     api_names = ordered if states.keys() <= names.keys() else sorted(names.keys() | states.keys())
     views: dict[str, AchievementView] = {}
     for api_name in api_names:
-        unlocked, when = states.get(api_name, (False, None))
-        views[api_name] = AchievementView(
-            api_name=api_name,
-            display_name=names.get(api_name, api_name),
-            unlocked=unlocked,
-            unlock_time=when,
-            global_percent=percents.get(api_name),
-        )
+        unlocked, when = states.get(api_name, _LOCKED)
+        display_name = names.get(api_name, api_name)
+        views[api_name] = AchievementView(api_name, display_name, unlocked, when, percents.get(api_name))
     adepts = tuple(AdeptView(d.character, d.role, views[d.api_name]) for d in adept_defs)
     return AchievementsView(adepts=adepts, achievements=tuple(views.values()))
 

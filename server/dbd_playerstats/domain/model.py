@@ -1,10 +1,16 @@
-"""What the service answers, as frozen values between fetch orchestration and the proto mapping."""
+"""What the service answers, as frozen values between fetch orchestration and the proto mapping.
+
+The values a view holds one of per achievement, `AchievementView` and `AdeptView`, are msgspec Structs rather
+than dataclasses: a view of every achievement is built per answer, and a Struct costs a fraction of a frozen
+dataclass to build (`build_view` 150 -> 60 µs for the simulator's schema, issue 12) and carries no GC header."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+
+import msgspec
 
 from dbd_playerstats.domain.adepts import Role
 from dbd_playerstats.domain.memo import Memo
@@ -41,8 +47,7 @@ class StatsPart:
     stats there, so the hits of that answer reuse them."""
 
 
-@dataclass(frozen=True, slots=True)
-class AchievementView:
+class AchievementView(msgspec.Struct, frozen=True, gc=False):
     """One achievement as served: schema name, merged unlock state, global rarity (None when unknown)."""
 
     api_name: str
@@ -52,8 +57,7 @@ class AchievementView:
     global_percent: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class AdeptView:
+class AdeptView(msgspec.Struct, frozen=True, gc=False):
     """An adept achievement with the character it belongs to."""
 
     character: str

@@ -12,11 +12,13 @@ import orjson
 
 def dumps(value: object) -> str:
     """`value` as compact JSON text; ValueError for a NaN or an infinity anywhere in it."""
-    _check_finite(value)
     try:
-        return orjson.dumps(value).decode()
+        text = orjson.dumps(value)
     except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
         raise ValueError(str(exc)) from exc
+    if b"null" in text:  # orjson writes NaN and infinities as null: only then is there anything to look for
+        _check_finite(value)
+    return text.decode()
 
 
 def _check_finite(value: object) -> None:
