@@ -2,7 +2,7 @@
 
 py-spy attaches to the running `playerstats-server` (`record --nonblocking`: the server is never paused) and
 keeps only the samples of the thread holding the GIL (`--gil`): for an asyncio server that is the work that
-competes for its one Python thread, while waits (epoll, the aiosqlite thread's queue) drop out. Time spent in C
+competes for its one Python thread, while waits (epoll, the SQLite thread's queue) drop out. Time spent in C
 extensions that keep the GIL (grpc's Cython layer, protobuf's upb) shows as the Python frame that called them,
 often `Handle._run` of the event loop. The summary: share of samples per library of the innermost frame
 ("self"), per library anywhere on the stack ("total"), and the same per function.

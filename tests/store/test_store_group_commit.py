@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,43 @@ async def test_a_failing_write_rolls_back_only_itself(store: SqliteStore) -> Non
         loaded = await store.load_achievements(player)
         assert loaded is not None
         assert loaded.unlocked == {"ACH_B"}
+
+
+async def test_a_merge_is_one_hand_over_to_the_store_thread(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN to COMMIT of a group on the store's thread at once: one round trip from the loop per group, not one
+    per statement (the nine of a merge)."""
+    thread = store._thread
+    assert thread is not None
+    calls: list[str] = []
+    run = thread.run
+
+    async def counted(fn: Any, *args: object) -> Any:
+        calls.append(getattr(fn, "__name__", "?"))
+        return await run(fn, *args)
+
+    monkeypatch.setattr(thread, "run", counted)
+    snapshot = Snapshot({"ACH_A": (True, T1), "ACH_B": (False, None)}, NOW - timedelta(seconds=1))
+    result = await store.merge_achievements(PLAYERS[0], snapshot, MergePolicy(), now=NOW)
+    assert result.decision.accepted
+    assert calls == ["_run_group"]
+    loaded = await store.load_achievements(PLAYERS[0])
+    assert loaded is not None
+    assert loaded.unlocked == {"ACH_A"}
+
+
+async def test_a_write_body_that_suspends_is_refused_and_stores_nothing(store: SqliteStore) -> None:
+    """A body may await only its Tx's statements (it runs to its end on the store's thread)."""
+
+    async def suspends(tx: Tx) -> None:
+        await tx.execute(
+            "INSERT INTO stats_snapshots (steam_id, fetched_at_us, profile_json, stats_json) "
+            "VALUES ($1, 1, '{}', '[]')",
+            "76561198000009998",
+        )
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="suspended"):
+        await store._write(suspends)
+    assert await store.load_stats("76561198000009998") is None
