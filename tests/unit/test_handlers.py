@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import pytest
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.api.handlers import MIN_KEPT_BYTES, SERVICE, Encoded, method_handlers
+from dbd_playerstats.api.handlers import MIN_KEPT_BYTES, SERVICE, Encoded, Outgoing, handed_over, method_handlers
 from dbd_playerstats.telemetry import Telemetry
 
 
@@ -71,3 +76,47 @@ def test_every_method_of_the_service_gets_one_wrapped_handler() -> None:
         request = getattr(pb, method.input_type.name)()
         assert handler.request_deserializer is not None
         assert type(handler.request_deserializer(request.SerializeToString())) is type(request)
+
+
+class Sent:
+    """A message stand-in that can be weakly referenced (protobuf messages cannot): serialized like one."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:
+        return self.data
+
+
+def test_an_outgoing_message_is_handed_over_once() -> None:
+    outgoing = Outgoing(big_response("A"))
+    assert Encoded()(outgoing) == big_response("A").SerializeToString()
+    with pytest.raises(RuntimeError, match="twice"):
+        outgoing.take()
+
+
+async def test_the_sent_message_is_freed_once_serialized() -> None:
+    """grpc.aio keeps the last item a handler yielded until the next one: that item is an `Outgoing` the
+    serializer empties, so a stream waiting for its next part (or a watch between changes) holds no message."""
+    refs: list[weakref.ref[Sent]] = []
+    go_on = asyncio.Event()
+
+    async def behavior(request: object, context: object) -> AsyncIterator[Sent]:
+        message = Sent(b"x" * 2000)
+        refs.append(weakref.ref(message))
+        yield message
+        del message
+        await go_on.wait()
+
+    encode = Encoded(size=0)  # keeps no bytes, and so no message, of its own
+    stream = handed_over(behavior)(None, None)
+    held = await anext(stream)  # what grpc holds until the next item
+    assert encode(held) == b"x" * 2000
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    gc.collect()
+    assert refs[0]() is None, "nothing holds the message while the stream waits"
+    assert isinstance(held, Outgoing)
+    go_on.set()
+    with pytest.raises(StopAsyncIteration):
+        await waiting

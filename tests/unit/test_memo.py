@@ -42,6 +42,33 @@ def test_memo_derives_once_per_identical_inputs() -> None:
     assert len(memo) == 1
 
 
+def test_second_use_notes_the_first_and_answers_the_second() -> None:
+    memo = Memo()
+    data, other = object(), object()
+    assert memo.second_use("x", (data,)) is False
+    assert memo.second_use("x", (data,)) is True
+    assert memo.peek("x", (data,)) is None, "a note is not a value"
+    assert memo.get("x", (data,), lambda: 7) == 7, "nor is it served by get"
+    assert memo.second_use("y", (other,)) is False
+
+
+def test_the_live_request_messages_are_let_go_and_the_first_hit_keeps_them() -> None:
+    """Most answers are asked for once: the live request's messages are not kept (a message in memory is three
+    times its encoded size); the first cache hit builds them again and keeps them for the hits after it."""
+    stats = (StatValue("DBD_BloodwebPoints", 123),)
+    memo = Memo()
+    live = StatsPart(PROFILE, stats, Provenance(Source.LIVE, FETCHED), memo=memo)
+    live_message = stream_response(live)
+    assert memo.peek("stats_pb", (stats,)) is None
+    assert stream_response(live) is not live_message, "asked for again with the same provenance: built again"
+    hit = StatsPart(PROFILE, stats, Provenance(Source.CACHE, FETCHED), memo=memo)
+    first_hit = stream_response(hit)
+    assert memo.peek("stats_pb", (stats,)) is first_hit.stats.stats
+    assert stream_response(StatsPart(PROFILE, stats, Provenance(Source.CACHE, FETCHED), memo=memo)) is not None
+    assert stream_response(hit) is first_hit
+    assert first_hit.stats.stats == live_message.stats.stats
+
+
 def test_stats_part_reuses_the_stats_message_but_not_the_provenance() -> None:
     """The first (LIVE) request and the hits (CACHE) of one answer share the stats message; each provenance gets
     its part message, and every hit after the first is served that very message, equal to the plain mapping."""

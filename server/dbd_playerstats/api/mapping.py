@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -182,9 +183,11 @@ def unavailable_to_pb(unavailable: Unavailable) -> pb.Unavailable:
 
 # A kept answer holds one copy of its heavy messages (the ~280 stats, the ~280 achievements): the stream message
 # of its latest provenance. Every other message of it refers into that one (`stats_part_to_pb` is the stream
-# message's own `stats` field); a new provenance (the first cache hit after the live request) copies the heavy
-# field from the previous stream message in C and takes over as the one kept (issue 12: three copies per
-# answer were a third of the memory of a held stream).
+# message's own `stats` field); a new provenance copies the heavy field from the previous stream message in C
+# and takes over as the one kept (issue 12: three copies per answer were a third of the memory of a held
+# stream). Messages are kept from their second use on: the live request builds its messages and lets them go,
+# the first cache hit builds them again and keeps them (most answers are asked for once; a message in memory is
+# three times its encoded size).
 
 
 def stream_response(part: StatsPart | AchievementsPart) -> pb.StreamPlayerStatsResponse:
@@ -192,7 +195,7 @@ def stream_response(part: StatsPart | AchievementsPart) -> pb.StreamPlayerStatsR
     if isinstance(part, StatsPart):
         provenance = part.provenance
         inputs = (part.stats, part.profile, provenance.source, provenance.fetched_at, provenance.stale)
-        return _kept(part.memo, "stream_stats", inputs, lambda: _stream_stats(part))
+        return _kept(part.memo, "stream_stats", inputs, (part.stats,), lambda keep: _stream_stats(part, keep))
     kept = part.provenance
     keys = (
         part.achievements,
@@ -201,7 +204,8 @@ def stream_response(part: StatsPart | AchievementsPart) -> pb.StreamPlayerStatsR
         None if kept is None else kept.stale,
         part.unavailable,
     )
-    return _kept(part.memo, "stream_achievements", keys, lambda: _stream_achievements(part))
+    uses = (part.achievements,)
+    return _kept(part.memo, "stream_achievements", keys, uses, lambda keep: _stream_achievements(part, keep))
 
 
 def stats_part_to_pb(part: StatsPart) -> pb.StatsPart:
@@ -215,23 +219,24 @@ def achievements_part_to_pb(part: AchievementsPart) -> pb.AchievementsPart:
     return stream_response(part).achievements
 
 
-def _stream_stats(part: StatsPart) -> pb.StreamPlayerStatsResponse:
+def _stream_stats(part: StatsPart, keep: bool) -> pb.StreamPlayerStatsResponse:
     message = pb.StreamPlayerStatsResponse()
     out = message.stats
     out.SetInParent()
     out.profile.CopyFrom(profile_to_pb(part.profile))
-    _heavy(part.memo, "stats_pb", part.stats, out.stats, lambda target: _fill_stats(target, part.stats))
+    _heavy(part.memo, "stats_pb", part.stats, out.stats, lambda target: _fill_stats(target, part.stats), keep=keep)
     out.provenance.CopyFrom(provenance_to_pb(part.provenance))
     return message
 
 
-def _stream_achievements(part: AchievementsPart) -> pb.StreamPlayerStatsResponse:
+def _stream_achievements(part: AchievementsPart, keep: bool) -> pb.StreamPlayerStatsResponse:
     message = pb.StreamPlayerStatsResponse()
     out = message.achievements
     out.SetInParent()
     view = part.achievements
     if view is not None:
-        _heavy(part.memo, "achievements_pb", view, out.achievements, lambda target: _fill_achievements(target, view))
+        fill = functools.partial(_fill_achievements, view=view)
+        _heavy(part.memo, "achievements_pb", view, out.achievements, fill, keep=keep)
     if part.provenance is not None:
         out.provenance.CopyFrom(provenance_to_pb(part.provenance))
     if part.unavailable is not None:
@@ -239,21 +244,34 @@ def _stream_achievements(part: AchievementsPart) -> pb.StreamPlayerStatsResponse
     return message
 
 
-def _heavy(memo: Memo | None, name: str, source: object, target: M, fill: Callable[[M], None]) -> None:
+def _heavy(memo: Memo | None, name: str, source: object, target: M, fill: Callable[[M], None], *, keep: bool) -> None:
     """Fill `target` from `source`: a copy of the message kept as `name` for that very source, else `fill`;
-    then `target` is the one kept (the message it was copied from can go)."""
+    then, with `keep`, `target` is the one kept (the message it was copied from can go)."""
     kept = memo.peek(name, (source,)) if memo is not None else None
     if kept is not None:
         target.CopyFrom(kept)  # type: ignore[arg-type]
     else:
         fill(target)
-    if memo is not None:
+    if memo is not None and keep:
         memo.put(name, (source,), target)
 
 
-def _kept(memo: Memo | None, name: str, inputs: tuple[object, ...], build: Callable[[], T]) -> T:
-    """`build()`, kept in `memo` under `name` for these very `inputs` (built each time without a memo)."""
-    return build() if memo is None else memo.get(name, inputs, build)
+def _kept(
+    memo: Memo | None, name: str, inputs: tuple[object, ...], uses: tuple[object, ...], build: Callable[[bool], T]
+) -> T:
+    """`build(keep)`, kept in `memo` under `name` for these very `inputs` once the data it shows (`uses`, e.g.
+    the answer's stats whatever their provenance) is asked for the second time (`Memo.second_use`): a message
+    only the live request asks for is built and let go. Built each time without a memo."""
+    if memo is None:
+        return build(False)
+    kept = memo.peek(name, inputs)
+    if kept is not None:
+        return kept  # type: ignore[return-value]
+    if not memo.second_use(f"{name}:uses", uses):
+        return build(False)
+    value = build(True)
+    memo.put(name, inputs, value)
+    return value
 
 
 def get_response(stats: StatsPart | None, achievements: AchievementsPart | None) -> pb.GetPlayerStatsResponse:
@@ -268,7 +286,9 @@ def get_response(stats: StatsPart | None, achievements: AchievementsPart | None)
         )
 
     memo = None if achievements is None or stats is None else achievements.memo
-    return _kept(memo, "get_response", (stats_message, achievements_message), build)
+    messages = (stats_message, achievements_message)
+    uses = (None if stats is None else stats.stats, None if achievements is None else achievements.achievements)
+    return _kept(memo, "get_response", messages, uses, lambda _keep: build())
 
 
 __all__ = [

@@ -244,6 +244,7 @@ def guard_stream(quotas: CallerQuotas, behavior: Callable[..., Any]) -> Callable
         try:
             async for message in behavior(request, context):
                 yield message
+                del message  # not held while the stream waits for its next one (api.handlers)
         finally:
             reset_payer(token)
 

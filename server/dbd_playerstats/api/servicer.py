@@ -53,12 +53,14 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
             for message in messages:
                 yield message
             return
-        sent = []
+        sent: list[pb.StreamPlayerStatsResponse] | None = [] if kept is not None else None
         async for part in self._parts.stream(request.player, self._deadline(context), max_age):
             message = stream_response(part)
-            sent.append(message)
+            if sent is not None:
+                sent.append(message)
             yield message
-        if kept is not None and kept.same_as(self._fetcher.kept(request.player)):
+            del message, part  # not held while the stream waits for its next part (api.handlers)
+        if sent is not None and kept is not None and kept.same_as(self._fetcher.kept(request.player)):
             kept.keep("stream", tuple(sent))
 
     @unary_errors
@@ -92,6 +94,7 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
         max_age = max_age_of(request)
         async for message in self._lobby.stream(list(request.players), self._deadline(context), max_age):
             yield lobby_part_to_pb(message)
+            del message
 
     @unary_errors
     async def GetPlayerHistory(
@@ -112,6 +115,7 @@ class PlayerStatsServicer(pb_grpc.PlayerStatsServiceServicer):
         deadline = self._deadline(context)
         async for event in self._watches.watch(request.player, asked, caller=caller_of(context), deadline=deadline):
             yield watch_event_to_pb(event)
+            del event
 
 
 __all__ = ["PlayerStatsServicer"]

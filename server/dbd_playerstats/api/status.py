@@ -140,6 +140,7 @@ def stream_errors(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]
         try:
             async for message in handler(self, request, context):
                 yield message
+                del message  # not held while the stream waits for its next one (api.handlers)
         except Exception as exc:
             await _translate(handler.__name__, context, exc)
 

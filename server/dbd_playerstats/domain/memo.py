@@ -15,9 +15,12 @@ copied into each response).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 T = TypeVar("T")
+
+_SEEN: Final = object()
+"""The value of an entry that was only asked for once (`Memo.second_use`)."""
 
 
 class Memo:
@@ -31,7 +34,7 @@ class Memo:
     def get(self, name: str, inputs: tuple[object, ...], derive: Callable[[], T]) -> T:
         """The value kept as `name` if it was derived from the very same `inputs`, else `derive()` (kept)."""
         entry = self._entries.get(name)
-        if entry is not None and same_objects(entry[0], inputs):
+        if entry is not None and entry[1] is not _SEEN and same_objects(entry[0], inputs):
             return entry[1]  # type: ignore[no-any-return]
         value = derive()
         self._entries[name] = (inputs, value)
@@ -40,9 +43,21 @@ class Memo:
     def peek(self, name: str, inputs: tuple[object, ...]) -> object | None:
         """The value kept as `name` if it was derived from the very same `inputs`, else None (nothing derived)."""
         entry = self._entries.get(name)
-        if entry is not None and same_objects(entry[0], inputs):
+        if entry is not None and entry[1] is not _SEEN and same_objects(entry[0], inputs):
             return entry[1]  # type: ignore[no-any-return]
         return None
+
+    def second_use(self, name: str, inputs: tuple[object, ...]) -> bool:
+        """Whether `name` was asked for from these very `inputs` before (derive it and `put` it now); else this
+        first use is noted and False (derive it and let it go).
+
+        For what most answers are asked for once only: the protobuf messages of a live request (a quarter of a
+        held stream's memory, issue 12) are kept from the first cache hit of their answer on."""
+        entry = self._entries.get(name)
+        if entry is not None and same_objects(entry[0], inputs):
+            return True
+        self._entries[name] = (inputs, _SEEN)
+        return False
 
     def put(self, name: str, inputs: tuple[object, ...], value: object) -> None:
         """Keep `value` as `name`, derived from `inputs` (replacing what was kept under that name)."""

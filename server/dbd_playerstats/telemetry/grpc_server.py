@@ -125,6 +125,7 @@ class MeteredRpc:
                         if span.is_recording():
                             span.add_event("rpc.message", _sent_attributes(message, sent))
                         yield message
+                        del message  # not held while the stream waits for its next one (api.handlers)
                     code = _code_of(context) or grpc.StatusCode.OK
                 except BaseException as exc:
                     code = _settle(span, context, exc)
