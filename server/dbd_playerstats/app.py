@@ -13,6 +13,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 import grpc
@@ -21,7 +22,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dbd.playerstats.v1 import playerstats_pb2 as pb
-from dbd_playerstats.api.connect_http import ConnectHttpServer, start_connect_http
 from dbd_playerstats.api.handlers import add_service
 from dbd_playerstats.api.listener import max_concurrent_rpcs, server_credentials, server_options
 from dbd_playerstats.api.quota import CallerQuotas
@@ -38,6 +38,9 @@ from dbd_playerstats.upstream.events import KeyAccepted, KeyRefused, ResilienceE
 from dbd_playerstats.upstream.policy import ResiliencePolicy
 from dbd_playerstats.upstream.protocol import Upstream
 from dbd_playerstats.upstream.watch_lease import WatchLeases
+
+if TYPE_CHECKING:
+    from dbd_playerstats.api.connect_http import ConnectHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +278,11 @@ async def _open_http_face(
 ) -> ConnectHttpServer | None:
     """The same servicer, quota and telemetry behind the Connect (JSON/HTTP) face, when PLAYERSTATS_HTTP_LISTEN
     is set; OSError naming the variable when it cannot listen."""
+    if not settings.server.http_listen:
+        return None
+    # Imported only when configured: the Connect runtime and hypercorn are ~5 MiB of a server's idle memory.
+    from dbd_playerstats.api.connect_http import start_connect_http  # noqa: PLC0415
+
     http = await start_connect_http(settings, servicer, quota=quota, telemetry=telemetry)
     if http is not None:
         stack.push_async_callback(http.stop, None)  # a no-op once `RunningServer.stop` drained it

@@ -19,13 +19,13 @@ from dbd_playerstats.store import (
     Decision,
     MergeCounts,
     MergePolicy,
-    PostgresStore,
     Snapshot,
     SqliteStore,
     StatsSnapshot,
     StoreError,
     open_store,
 )
+from dbd_playerstats.store.postgres import PostgresStore
 from dbd_playerstats.store.sql import SqlStore
 from dbd_playerstats_dev.store_testing import StoreBackend
 

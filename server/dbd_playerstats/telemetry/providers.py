@@ -21,9 +21,6 @@ from typing import Final
 
 import aiohttp
 import grpc
-from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -41,7 +38,6 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.trace import Tracer
-from prometheus_client import CollectorRegistry, start_http_server
 
 from dbd_playerstats.config.declare import read_group
 from dbd_playerstats.config.telemetry import TelemetryVariables
@@ -165,6 +161,9 @@ class Telemetry:
             SimpleSpanProcessor(RedactingSpanExporter(exporter, redactor)) for exporter in span_exporters
         ]
         if settings.traces_endpoint:
+            # The exporters are imported only when configured (~6 MiB of a server's idle memory, issue 12).
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+
             exporter = OTLPSpanExporter(endpoint=settings.traces_endpoint)
             processors.append(BatchSpanProcessor(RedactingSpanExporter(exporter, redactor)))
             log.info("exporting traces over OTLP/gRPC to %s", settings.traces_endpoint)
@@ -177,10 +176,15 @@ class Telemetry:
 
         readers = list(metric_readers)
         if settings.metrics_endpoint:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=settings.metrics_endpoint)))
             log.info("exporting metrics over OTLP/gRPC to %s", settings.metrics_endpoint)
         metrics_port = None
         if settings.metrics_port is not None:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
+            from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
+
             registry = CollectorRegistry()
             readers.append(PrometheusMetricReader(registry=registry))
             http_server, _thread = start_http_server(settings.metrics_port, addr=METRICS_HOST, registry=registry)
