@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ log = logging.getLogger("dbd_playerstats")
 async def serve(settings: Settings, telemetry: Telemetry | None = None) -> None:
     """Run until a termination signal, then drain in-flight RPCs for PLAYERSTATS_GRACE_SECS."""
     running = await build_server(settings, telemetry=telemetry)
+    _freeze_startup_objects()
     try:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -43,6 +45,14 @@ async def serve(settings: Settings, telemetry: Telemetry | None = None) -> None:
     finally:
         await running.stop(settings.server.grace_secs)  # also when waiting ended otherwise (cancelled, an error)
     log.info("stopped")
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what start-up made (modules, classes, settings: ~70,000 objects that live as long as the process)
+    out of every later garbage collection (`gc.freeze`): a full collection walked them all, a pause of up to
+    ~90 ms of the event loop under load, a third of that without them (issue 12, measured with gc.callbacks)."""
+    gc.collect()
+    gc.freeze()
 
 
 def run(main_coroutine: Coroutine[Any, Any, None]) -> None:
