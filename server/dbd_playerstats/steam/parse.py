@@ -85,8 +85,7 @@ def parse_user_stats(
 
 def lenient_user_stats(call: Call, content_type: str, body: bytes) -> tuple[StatValue, ...]:
     """The stats of a successful answer that `steam.typed` did not take (public for the test comparing them)."""
-    playerstats = member_object(call, document(call, content_type, body), "playerstats")
-    raise_playerstats_error(call, playerstats)
+    playerstats = _playerstats(call, content_type, body)
     raw_stats = playerstats.get("stats")
     if raw_stats is None:
         raise call.error(SteamNoStatsError, "no stats in playerstats")
@@ -114,10 +113,16 @@ def parse_player_achievements(
 
 def lenient_player_achievements(call: Call, content_type: str, body: bytes) -> tuple[PlayerAchievement, ...]:
     """The achievements of a successful answer that `steam.typed` did not take (public for the test)."""
-    playerstats = member_object(call, document(call, content_type, body), "playerstats")
-    raise_playerstats_error(call, playerstats)
+    playerstats = _playerstats(call, content_type, body)
     entries = objects(call, playerstats.get("achievements"), "playerstats.achievements")
     return tuple(a for entry in entries if (a := read_player_achievement(entry)) is not None)
+
+
+def _playerstats(call: Call, content_type: str, body: bytes) -> dict[str, object]:
+    """The ``playerstats`` object of a player answer, or the error it reports."""
+    playerstats = member_object(call, document(call, content_type, body), "playerstats")
+    raise_playerstats_error(call, playerstats)
+    return playerstats
 
 
 def parse_schema(status: int, content_type: str, body: bytes, headers: Mapping[str, str]) -> GameSchema:
