@@ -68,12 +68,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def timestamp(when: datetime) -> Timestamp:
     """`Timestamp.FromDatetime`'s value, computed with one subtraction (it is called for every achievement)."""
+    ts = Timestamp()
+    _set_timestamp(ts, when)
+    return ts
+
+
+def _set_timestamp(out: Timestamp, when: datetime) -> None:
     if when.tzinfo is None:  # naive: FromDatetime reads it as UTC
-        ts = Timestamp()
-        ts.FromDatetime(when)
-        return ts
+        out.FromDatetime(when)
+        return
     delta = when - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
+    out.seconds = delta.days * 86_400 + delta.seconds
+    out.nanos = delta.microseconds * 1000
 
 
 def profile_to_pb(profile: PlayerSummary) -> pb.Profile:
@@ -132,15 +138,10 @@ def _set_achievement(out: pb.Achievement, view: AchievementView) -> None:
     out.api_name = view.api_name
     out.display_name = view.display_name
     out.unlocked = view.unlocked
-    when = view.unlock_time
-    if when is not None:
-        if when.tzinfo is None or when <= _EPOCH:  # naive, or a time whose Timestamp could be all zeros
-            out.unlock_time.CopyFrom(timestamp(when))
-        else:  # `timestamp`'s arithmetic, set on the field in place
-            delta = when - _EPOCH
-            unlock_time = out.unlock_time
-            unlock_time.seconds = delta.days * 86_400 + delta.seconds
-            unlock_time.nanos = delta.microseconds * 1000
+    if view.unlock_time is not None:
+        unlock_time = out.unlock_time
+        unlock_time.SetInParent()  # present even when every field is zero (the epoch itself)
+        _set_timestamp(unlock_time, view.unlock_time)
     if view.global_percent is not None:
         out.global_percent = view.global_percent
 

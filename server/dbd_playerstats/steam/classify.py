@@ -250,11 +250,6 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(name)
 
 
-def has_long_digit_run(body: bytes) -> bool:
-    """Whether ``body`` holds a run of 19 or more ASCII digits (where JSON readers may disagree on integers)."""
-    return _NINETEEN_DIGITS in body.translate(_DIGITS_TO_ZERO)
-
-
 def _loads(body: bytes) -> object:
     """The JSON document in ``body``, or _NOT_JSON (bad encoding, syntax, NaN, too deep, too long a number).
 
@@ -264,7 +259,7 @@ def _loads(body: bytes) -> object:
     So does a body with a run of 19 or more digits: orjson turns integers beyond 64 bits into floats where the
     standard library keeps them exact (and the stat parser refuses them), found by the parser's fuzz test.
     """
-    if not has_long_digit_run(body):
+    if _NINETEEN_DIGITS not in body.translate(_DIGITS_TO_ZERO):
         try:
             fast: object = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -335,7 +330,6 @@ __all__ = [
     "check_success",
     "decode",
     "document",
-    "has_long_digit_run",
     "member_object",
     "objects",
     "parse_retry_after",

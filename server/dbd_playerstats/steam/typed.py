@@ -27,10 +27,18 @@ from dbd_playerstats.steam.models import PlayerAchievement, StatValue
 _NAME = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class _Playerstats(msgspec.Struct, gc=False):
-    stats: list[StatValue] | None = None
+class _PlayerAnswer(msgspec.Struct, gc=False):
+    """The members of ``playerstats`` by which Steam reports a refusal (`classify.raise_playerstats_error`)."""
+
     error: object = None
     success: object = None
+
+    def refused(self) -> bool:
+        return self.error is not None or self.success is False
+
+
+class _Playerstats(_PlayerAnswer, gc=False):
+    stats: list[StatValue] | None = None
 
 
 class _StatsDocument(msgspec.Struct, gc=False):
@@ -43,10 +51,8 @@ class _Achievement(msgspec.Struct, gc=False):
     unlocktime: int | None = None
 
 
-class _AchievementsPlayerstats(msgspec.Struct, gc=False):
+class _AchievementsPlayerstats(_PlayerAnswer, gc=False):
     achievements: list[_Achievement] | None = None
-    error: object = None
-    success: object = None
 
 
 class _AchievementsDocument(msgspec.Struct, gc=False):
@@ -65,7 +71,7 @@ def user_stats(body: bytes) -> tuple[StatValue, ...] | None:
     except msgspec.MsgspecError:
         return None
     stats = playerstats.stats
-    if stats is None or playerstats.error is not None or playerstats.success is False:
+    if stats is None or playerstats.refused():
         return None
     intern = sys.intern
     for stat in stats:  # the decoded values are ours alone until returned: finished in place
@@ -82,7 +88,7 @@ def player_achievements(body: bytes) -> tuple[PlayerAchievement, ...] | None:
         playerstats = _ACHIEVEMENTS.decode(body).playerstats
     except msgspec.MsgspecError:
         return None
-    if playerstats.error is not None or playerstats.success is False:
+    if playerstats.refused():
         return None
     entries = playerstats.achievements
     if entries is None:

@@ -286,8 +286,7 @@ def _run_group(thread: _Thread, bodies: list[Callable[[Tx], Awaitable[Any]]]) ->
             outcomes = [_in_savepoint(conn, tx, body) for body in bodies]
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(thread)
         raise
     return outcomes
 
